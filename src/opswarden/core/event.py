@@ -1,0 +1,191 @@
+"""The normalised event: the one vocabulary every source converts into.
+
+Every adapter (AWS Health, Security Hub, GuardDuty, Config, CloudWatch, …) turns its payload into
+:class:`Event`. Source-specific extras live in ``details``; the untouched payload travels beside the
+event (``raw``) and is stored, but it is never part of the event's content.
+
+Identity and versions
+---------------------
+``key`` is the identity of the real-world thing (an AWS Health event in one account, a Security Hub
+finding, an alarm …). Deliveries with the same key are versions of one record. A *version* is what the
+source says at one update time (``updated_at``); two deliveries with the same key and update time are
+the same version and merge (pages of a multi-page Health event, Health API fragments). The content
+hash covers every normalised field except delivery metadata, so an identical redelivery is a no-op.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Severity(StrEnum):
+    """Normalised severity, most severe first. See docs/sources.md for the mapping per source."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFORMATIONAL = "informational"
+
+    @property
+    def rank(self) -> int:
+        """0 for informational … 4 for critical, for comparisons."""
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {
+    Severity.INFORMATIONAL: 0,
+    Severity.LOW: 1,
+    Severity.MEDIUM: 2,
+    Severity.HIGH: 3,
+    Severity.CRITICAL: 4,
+}
+
+
+class Category(StrEnum):
+    """What kind of thing the event is. The first four are AWS Health's own categories."""
+
+    ISSUE = "issue"
+    ACCOUNT_NOTIFICATION = "accountNotification"
+    SCHEDULED_CHANGE = "scheduledChange"
+    INVESTIGATION = "investigation"
+    FINDING = "finding"
+    COMPLIANCE = "compliance"
+    ALARM = "alarm"
+    STATE_CHANGE = "stateChange"
+    RECOMMENDATION = "recommendation"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    """Upstream status, normalised. The source's own word is kept in ``Event.upstream_status``."""
+
+    UPCOMING = "upcoming"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Resource(BaseModel):
+    """An affected resource or entity (an instance, a bucket, an account, a cluster …)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    type: str | None = None
+    status: str | None = None
+    region: str | None = None
+    account: str | None = None
+    updated_at: datetime | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Link(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    title: str
+    url: str
+
+
+class Page(BaseModel):
+    """Which page of a multi-page delivery this is (AWS Health splits large entity lists)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    numbers: tuple[int, ...]
+    total: int
+
+
+class Event(BaseModel):
+    """One normalised operational event (one version of it, as one source reported it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(description="Identity key: the same real-world event always has the same key.")
+    source: str = Field(description="Originating source, e.g. aws.health, aws.securityhub, or a custom one.")
+    type_code: str = Field(description="The source's type: eventTypeCode, control id, finding type …")
+    category: Category
+    service: str | None = None
+    title: str
+    description: str = ""
+    descriptions: dict[str, str] = Field(default_factory=dict, description="All languages, by locale.")
+    severity: Severity = Severity.INFORMATIONAL
+    status: Status = Status.OPEN
+    upstream_status: str | None = None
+    region: str | None = None
+    accounts: tuple[str, ...] = ()
+    resources: tuple[Resource, ...] = ()
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+    updated_at: datetime | None = Field(
+        default=None, description="The source's own update time; orders versions."
+    )
+    deadline_at: datetime | None = Field(
+        default=None, description="When action is due (scheduled change start, end of support)."
+    )
+    links: tuple[Link, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+    details: dict[str, Any] = Field(default_factory=dict)
+    page: Page | None = Field(default=None, description="Set on one page of a multi-page delivery.")
+
+    @property
+    def id(self) -> str:
+        return event_id(self.key)
+
+    def content_hash(self) -> str:
+        return content_hash(self)
+
+    def canonical(self) -> Event:
+        """The same event with list fields in a canonical order (so equal content hashes equal)."""
+        return self.model_copy(
+            update={
+                "accounts": tuple(sorted(set(self.accounts))),
+                "resources": union_resources(self.resources),
+                "links": tuple(dict.fromkeys(self.links)),
+            }
+        )
+
+
+def _resource_rank(resource: Resource) -> tuple[float, str, str]:
+    stamp = resource.updated_at.timestamp() if resource.updated_at else float("-inf")
+    return (stamp, resource.status or "", resource.model_dump_json())
+
+
+def union_resources(*groups: tuple[Resource, ...]) -> tuple[Resource, ...]:
+    """Union of resource lists, one per (id, account): the newest wins (ties broken deterministically).
+
+    Commutative and idempotent, so pages and redeliveries merge to the same result in any order.
+    """
+    best: dict[tuple[str, str], Resource] = {}
+    for group in groups:
+        for resource in group:
+            ident = (resource.id, resource.account or "")
+            held = best.get(ident)
+            if held is None or _resource_rank(resource) > _resource_rank(held):
+                best[ident] = resource
+    return tuple(best[k] for k in sorted(best))
+
+
+def event_id(key: str) -> str:
+    """A short, stable, URL-safe id for an identity key (what users type: ``events show ID``)."""
+    return "ev-" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+
+
+# Fields that describe the delivery rather than the content: never part of the hash.
+_NOT_CONTENT = frozenset({"page"})
+
+
+def content_dict(event: Event) -> dict[str, Any]:
+    """The event as JSON-ready data, without delivery metadata."""
+    return event.model_dump(mode="json", exclude=set(_NOT_CONTENT))
+
+
+def content_hash(event: Event) -> str:
+    """SHA-256 of the canonical JSON of the event's content (sorted keys, no delivery metadata)."""
+    data = orjson.dumps(content_dict(event), option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()

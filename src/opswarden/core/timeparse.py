@@ -1,0 +1,113 @@
+"""Timestamps as AWS writes them, all to aware UTC datetimes.
+
+Accepted (all occur in real payloads):
+
+* RFC 1123 with or without a zero-padded day: ``Fri, 27 Jan 2023 06:02:51 GMT``, ``Fri, 3 Jun 2022 …``.
+  The weekday is ignored (AWS documentation samples contradict their own dates).
+* ISO 8601 with ``Z``, ``+00:00``, ``+0000`` or no zone (taken as UTC), with or without fractions, and
+  Python's ``str(datetime)`` form with a space instead of ``T``.
+* Epoch seconds or milliseconds, as numbers or numeric strings (floats included).
+* botocore "placebo" recordings: ``{"__class__": "datetime", "year": …, "microsecond": …}``.
+
+Empty strings and ``None`` mean "no time". Anything else raises :class:`TimestampError`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opswarden.errors import TimestampError
+
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+}
+_RFC1123 = re.compile(
+    r"^(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:GMT|UTC|Z|\+0000)?$"
+)
+_ISO_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
+_NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?$")
+# Epoch values above this are milliseconds (1e11 seconds is the year 5138).
+_MS_THRESHOLD = 1e11
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse any supported timestamp to an aware UTC datetime; ``None``/``""`` give ``None``."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, bool):
+        raise TimestampError(f"not a timestamp: {value!r}")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if isinstance(value, dict):
+        return _from_placebo(value)
+    if not isinstance(value, str):
+        raise TimestampError(f"not a timestamp: {value!r}")
+    text = value.strip()
+    if _NUMERIC.match(text):
+        return _from_epoch(float(text))
+    if text[:1].isalpha() or _RFC1123.match(text):
+        return _from_rfc1123(text)
+    return _from_iso(text)
+
+
+def _from_epoch(seconds: float) -> datetime:
+    if abs(seconds) >= _MS_THRESHOLD:
+        seconds /= 1000.0
+    return _EPOCH + timedelta(seconds=seconds)
+
+
+def _from_placebo(value: dict[str, Any]) -> datetime:
+    if value.get("__class__") != "datetime":
+        raise TimestampError(f"not a timestamp object: {sorted(value)}")
+    try:
+        return datetime(
+            int(value["year"]),
+            int(value["month"]),
+            int(value["day"]),
+            int(value.get("hour", 0)),
+            int(value.get("minute", 0)),
+            int(value.get("second", 0)),
+            int(value.get("microsecond", 0)),
+            tzinfo=UTC,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise TimestampError(f"bad datetime object {value!r}: {exc}") from exc
+
+
+def _from_rfc1123(text: str) -> datetime:
+    match = _RFC1123.match(text)
+    month = _MONTHS.get(match.group(2).lower()) if match else None
+    if match is None or month is None:
+        raise TimestampError(f"not an RFC 1123 or ISO 8601 timestamp: {text!r}")
+    day, _, year, hour, minute, second = match.groups()
+    try:
+        return datetime(int(year), month, int(day), int(hour), int(minute), int(second or 0), tzinfo=UTC)
+    except ValueError as exc:
+        raise TimestampError(f"impossible date {text!r}: {exc}") from exc
+
+
+def _from_iso(text: str) -> datetime:
+    normal = text.replace(" ", "T", 1)
+    if normal.endswith(("Z", "z")):
+        normal = normal[:-1] + "+00:00"
+    normal = _ISO_OFFSET_NO_COLON.sub(r"\1:\2", normal) if "T" in normal else normal
+    try:
+        parsed = datetime.fromisoformat(normal)
+    except ValueError as exc:
+        raise TimestampError(f"not an ISO 8601 timestamp: {text!r}") from exc
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def format_time(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with a ``Z``, the one output format."""
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
