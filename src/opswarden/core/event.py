@@ -187,5 +187,9 @@ def content_dict(event: Event) -> dict[str, Any]:
 
 def content_hash(event: Event) -> str:
     """SHA-256 of the canonical JSON of the event's content (sorted keys, no delivery metadata)."""
-    data = orjson.dumps(content_dict(event), option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(data).hexdigest()
+    return hash_content(content_dict(event))
+
+
+def hash_content(data: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON (sorted keys) of an event's :func:`content_dict`."""
+    return hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()

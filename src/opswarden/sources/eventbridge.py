@@ -8,10 +8,12 @@ deliveries with equal values of those fields are versions of one record, ordered
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from fnmatch import fnmatchcase
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from opswarden.core.event import Category, Event, Resource, Status
@@ -60,7 +62,12 @@ def _key(payload: Payload, source: str, detail_type: str, rules: Sequence[Finger
         if rule.applies(source, detail_type):
             values = [str(_lookup(payload, path)) for path in rule.fields]
             return f"{source}:{detail_type}:" + "|".join(values)
-    return f"{source}:{require_str(payload, 'id')}"
+    envelope_id = opt_str(payload, "id")
+    if envelope_id:
+        return f"{source}:{envelope_id}"
+    # PutEvents entries carry no id until EventBridge assigns one: identify them by their content.
+    digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+    return f"{source}:sha256:{digest}"
 
 
 def _status(detail: Payload) -> tuple[Status, str | None]:

@@ -1,0 +1,3 @@
+from opswarden.cli.main import main
+
+main()

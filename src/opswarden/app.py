@@ -1,0 +1,62 @@
+"""The application object: one place that holds settings, clock, store and pipeline.
+
+Entry points (CLI, HTTP server, later Slack and Lambda) only translate their transport into calls on
+:class:`Application` and back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from opswarden.core.clock import Clock, SystemClock
+from opswarden.ingest.pipeline import Ingestor, IngestSummary
+from opswarden.ingest.reader import RawItem, parse_document, read_paths
+from opswarden.settings import Settings
+from opswarden.sources.registry import build_registry
+from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
+from opswarden.store.sql import SqlStore
+from opswarden.views import event_detail, event_summary
+
+
+class Application:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = SqlStore(settings.database)
+        self.registry = build_registry(settings.fingerprints)
+        self.ingestor = Ingestor(self.store, self.clock, self.registry, settings.batch_size)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # -- ingest ----------------------------------------------------------------------------------
+
+    def ingest_paths(self, paths: Iterable[str]) -> IngestSummary:
+        return self.ingestor.ingest(read_paths(paths))
+
+    def ingest_items(self, items: Iterable[RawItem]) -> IngestSummary:
+        return self.ingestor.ingest(items)
+
+    def ingest_body(self, body: bytes, origin: str) -> IngestSummary:
+        return self.ingestor.ingest(parse_document(body, origin))
+
+    # -- read ------------------------------------------------------------------------------------
+
+    def list_events(self, flt: EventFilter) -> list[StoredEvent]:
+        return self.store.list_events(flt)
+
+    def event(self, ref: str) -> tuple[StoredEvent, list[StoredVersion]]:
+        stored = self.store.get_event(ref)
+        return stored, self.store.get_versions(stored.id)
+
+    def event_json(self, ref: str) -> dict[str, Any]:
+        stored, versions = self.event(ref)
+        return event_detail(stored, versions)
+
+    def events_json(self, flt: EventFilter) -> list[dict[str, Any]]:
+        return [event_summary(e) for e in self.list_events(flt)]
+
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return self.store.list_dead_letters(limit)

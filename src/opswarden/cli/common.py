@@ -1,0 +1,74 @@
+"""What every CLI command shares: the application from global options, output, time arguments."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import orjson
+import typer
+from rich.console import Console
+
+from opswarden.app import Application
+from opswarden.core.timeparse import parse_time
+from opswarden.errors import ConfigurationError, TimestampError
+from opswarden.settings import load_settings
+
+# Piped output (CI logs, files) gets a wide page instead of Rich's 80-column default.
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 160
+console = Console(width=_WIDTH)
+err_console = Console(stderr=True, width=_WIDTH)
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def get_app(ctx: typer.Context) -> Application:
+    """The application for this invocation, built once from settings and global flags."""
+    root = ctx.find_root()
+    if root.obj is None:
+        options: dict[str, Any] = root.params
+        try:
+            settings = load_settings(
+                data_dir=options.get("data_dir"), database_url=options.get("database_url")
+            )
+            root.obj = Application(settings)
+        except ConfigurationError as exc:
+            fail(str(exc), code=2)
+        root.call_on_close(root.obj.close)
+    app: Application = root.obj
+    return app
+
+
+def parse_when(value: str | None, now: datetime) -> datetime | None:
+    """``7d``, ``12h``, ``30m`` (ago), or any timestamp opswarden parses (ISO 8601, RFC 1123 …)."""
+    if value is None:
+        return None
+    match = _DURATION.match(value.strip())
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        return parse_time(value)
+    except TimestampError:
+        raise typer.BadParameter(
+            f"{value!r}: write a duration like 7d / 12h or a date like 2026-01-31"
+        ) from None
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)

@@ -1,0 +1,111 @@
+"""The ``opswarden`` command line (Typer). Commands translate arguments into Application calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from opswarden import __version__
+from opswarden.cli.common import Format, console, err_console, fail, get_app, print_json
+from opswarden.cli.events import deadletters_app, events_app
+from opswarden.errors import ConfigurationError, OpswardenError
+from opswarden.settings import load_settings
+
+app = typer.Typer(
+    name="opswarden",
+    help="A virtual operations supervisor for AWS organisations.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(events_app, name="events")
+app.add_typer(deadletters_app, name="deadletters")
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+
+@app.callback()
+def root(
+    data_dir: Annotated[
+        Path | None, typer.Option(envvar="OPSWARDEN_DATA_DIR", help="All local state lives here.")
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(envvar="OPSWARDEN_DATABASE_URL", help="Default: SQLite in the data dir.")
+    ] = None,
+) -> None:
+    """opswarden: ingest, triage, notify and ask about AWS operational events."""
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[str], typer.Argument(help="files, directories (recursive) or - for stdin")],
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
+) -> None:
+    """Ingest JSON events (one value, an array, or NDJSON per file). Exits 1 if anything was rejected."""
+    summary = get_app(ctx).ingest_paths(paths)
+    if fmt is Format.JSON:
+        print_json(summary.to_dict())
+    else:
+        data = summary.to_dict()
+        console.print(
+            f"[bold]{data['payloads']}[/] payload(s): [green]{data['accepted']} accepted[/] "
+            f"({data['new']} new, {data['updated']} updated, {data['unchanged']} unchanged, "
+            f"{data['history']} history), "
+            + (f"[red]{data['rejected']} rejected[/]" if data["rejected"] else "0 rejected")
+        )
+        for rejection in summary.rejections:
+            err_console.print(f"  [red]rejected[/] {rejection.origin}: {rejection.reason}", highlight=False)
+        if summary.rejected > len(summary.rejections):
+            err_console.print(f"  … and {summary.rejected - len(summary.rejections)} more (deadletters list)")
+    if summary.rejected:
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="default: OPSWARDEN_HOST or 127.0.0.1")] = None,
+    port: Annotated[int | None, typer.Option(help="default: OPSWARDEN_PORT or 8080")] = None,
+) -> None:
+    """Run the HTTP API (POST /events, GET /healthz, GET /events …)."""
+    try:
+        import uvicorn
+
+        from opswarden.server.api import create_api
+    except ModuleNotFoundError:
+        fail("the server needs its extra: pip install 'opswarden[server]'", code=2)
+    application = get_app(ctx)
+    settings = application.settings
+    uvicorn.run(
+        create_api(application),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level="info",
+    )
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """The effective settings, secrets masked."""
+    options = ctx.find_root().params
+    try:
+        settings = load_settings(data_dir=options.get("data_dir"), database_url=options.get("database_url"))
+    except ConfigurationError as exc:
+        fail(str(exc), code=2)
+    print_json(settings.redacted())
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except OpswardenError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(2) from None

@@ -1,0 +1,80 @@
+"""Rich renderings of an event and its timeline for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+
+def event_panel(data: dict[str, Any]) -> Panel:
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column(overflow="fold")
+    for label, key in (
+        ("id", "id"),
+        ("key", "key"),
+        ("source", "source"),
+        ("type", "type"),
+        ("category", "category"),
+        ("service", "service"),
+        ("severity", "severity"),
+        ("status", "status"),
+        ("upstream", "upstream_status"),
+        ("lifecycle", "lifecycle"),
+        ("region", "region"),
+        ("start", "start_at"),
+        ("end", "end_at"),
+        ("deadline", "deadline_at"),
+        ("updated", "updated_at"),
+    ):
+        if data.get(key):
+            facts.add_row(label, str(data[key]))
+    facts.add_row("accounts", ", ".join(data["accounts"]) or "-")
+    resources = data["resources"]
+    shown = ", ".join(f"{r['id']}" + (f" ({r['status']})" if r.get("status") else "") for r in resources[:10])
+    facts.add_row("resources", (shown + (f" … +{len(resources) - 10}" if len(resources) > 10 else "")) or "-")
+    for link in data["links"]:
+        facts.add_row("link", f"{link['title']}: {link['url']}")
+    body = Text(data["description"][:2000] + ("…" if len(data["description"]) > 2000 else ""))
+    return Panel(Group(facts, Text(""), body), title=data["title"], title_align="left")
+
+
+def versions_table(versions: list[dict[str, Any]]) -> Table:
+    table = Table(title=f"{len(versions)} version(s)", title_justify="left")
+    for name in ("", "updated", "received", "status", "severity", "what changed"):
+        table.add_column(name, overflow="fold")
+    for v in versions:
+        table.add_row(
+            "●" if v["current"] else "",
+            (v["updated_at"] or "-")[:19],
+            (v["received_at"] or "")[:19],
+            v["status"],
+            v["severity"],
+            describe_changes(v["changes"]) if v["changes"] else "first version" if v is versions[0] else "-",
+        )
+    return table
+
+
+def describe_changes(changes: list[dict[str, Any]]) -> str:
+    parts = []
+    for change in changes:
+        field = change["field"]
+        if field == "resources":
+            bits = []
+            if change["added"]:
+                bits.append(f"+{len(change['added'])}")
+            if change["removed"]:
+                bits.append(f"-{len(change['removed'])}")
+            bits.extend(f"{s['id']}: {s['old']}→{s['new']}" for s in change["status_changed"][:3])
+            parts.append("resources " + " ".join(bits))
+        elif field == "accounts":
+            parts.append(f"accounts +{len(change['added'])} -{len(change['removed'])}")
+        elif field == "description":
+            parts.append("description")
+        else:
+            parts.append(f"{field}: {change.get('old')}→{change.get('new')}")
+    return "; ".join(parts)

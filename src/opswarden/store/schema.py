@@ -1,0 +1,143 @@
+"""Tables of the operational store (SQLAlchemy Core). Alembic migrations create and evolve them.
+
+* ``events``: the current state of every event, one row per identity key: searchable columns copied
+  out of the current version, whose full content is in ``event_versions.data``.
+* ``event_versions``: every version (one per source update time), its content hash, what materially
+  changed from the version before, and the sha256 of the raw payload that brought it.
+* ``raw_payloads``: every distinct payload as received (by sha256, so a redelivery stores nothing).
+* ``dead_letters``: what could not be ingested: the raw payload, the error, and where it came from.
+* ``audit_log``: who did what to which event, when, through which channel.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+
+class JSONData(sa.types.TypeDecorator[Any]):
+    """JSON as TEXT (orjson) on SQLite, JSONB on PostgreSQL."""
+
+    impl = sa.Text
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> sa.types.TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(postgresql.JSONB())
+        return dialect.type_descriptor(sa.Text())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        if isinstance(value, str):  # already serialised by the caller
+            return value
+        return orjson.dumps(value).decode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or not isinstance(value, str | bytes):
+            return value
+        return orjson.loads(value)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on every backend."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("source", sa.String(128), nullable=False),
+    sa.Column("type_code", sa.Text, nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("service", sa.String(128)),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("region", sa.String(64)),
+    sa.Column("accounts", sa.Text, nullable=False, doc="space-separated, for LIKE filters"),
+    sa.Column("start_at", UTCDateTime),
+    sa.Column("end_at", UTCDateTime),
+    sa.Column("updated_at", UTCDateTime),
+    sa.Column("deadline_at", UTCDateTime),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.Column("last_seen_at", UTCDateTime, nullable=False),
+    sa.Column("version_count", sa.Integer, nullable=False),
+    sa.Column("current_version", sa.String(32), nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="new"),
+    sa.Index("ix_events_source_updated", "source", "updated_at"),
+    sa.Index("ix_events_updated", "updated_at"),
+    sa.Index("ix_events_deadline", "deadline_at"),
+)
+
+event_versions = sa.Table(
+    "event_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("version_key", sa.String(32), nullable=False),
+    sa.Column("updated_at", UTCDateTime),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("changes", JSONData, nullable=False),
+    sa.Column("raw_sha256", sa.String(64)),
+    sa.Column("origin", sa.Text),
+    sa.Column("data", JSONData, nullable=False),
+    sa.UniqueConstraint("event_id", "version_key", name="uq_event_versions_event_version"),
+)
+
+raw_payloads = sa.Table(
+    "raw_payloads",
+    metadata,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.Text),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.Text, nullable=False),
+    sa.Column("error_type", sa.String(64), nullable=False),
+    sa.Column("error", sa.Text, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("event_id", sa.String(32)),
+    sa.Column("channel", sa.String(32), nullable=False),
+    sa.Column("detail", JSONData, nullable=False),
+    sa.Index("ix_audit_event", "event_id", "at"),
+)

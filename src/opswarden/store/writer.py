@@ -1,0 +1,319 @@
+"""Writing batches of normalised events: versions, merges, late arrivals — in one transaction.
+
+The rules (see :mod:`opswarden.core.versions`): an identical redelivery writes nothing; a delivery for
+an existing version time merges into that version; a newer version becomes current; an older one is
+kept as history and never overwrites newer state. Each version stores what materially changed from
+the version before it, recomputed when a late version slots in between.
+
+Most batches only append newer versions, so only the current version of each touched event is read;
+the full history of an event is loaded only when a delivery lands at or before its current version.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from opswarden.core.event import Event, content_dict, event_id, hash_content
+from opswarden.core.versions import material_changes, merge, version_key
+from opswarden.store.schema import event_versions, events, raw_payloads
+
+_RETRIES = 3
+_CHUNK = 500  # ids per IN (...) query
+
+
+class Outcome(StrEnum):
+    NEW = "new"  # first version of a new event
+    UPDATED = "updated"  # a newer version became current, or the current version gained content
+    UNCHANGED = "unchanged"  # identical redelivery: nothing written
+    HISTORY = "history"  # a late, older version: kept as history only
+
+
+@dataclass(slots=True)
+class Incoming:
+    """One normalised event and the payload it came in."""
+
+    event: Event
+    raw_sha256: str
+    raw_body: str
+    origin: str
+
+
+@dataclass(slots=True)
+class _Version:
+    event: Event
+    data: dict[str, Any]
+    hash: str
+    changes: list[dict[str, Any]]
+    raw_sha256: str | None
+    origin: str | None
+    received_at: datetime
+    stored: bool  # exists in the database
+    dirty: bool = False
+
+
+@dataclass(slots=True)
+class _History:
+    """The versions of one event that this batch needs, ordered by version key."""
+
+    id: str
+    key: str
+    exists: bool
+    first_seen_at: datetime
+    version_count: int
+    current: str  # version key of the current version
+    versions: dict[str, _Version] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
+    touched: bool = False
+
+    def add(self, vk: str, version: _Version) -> None:
+        bisect.insort(self.order, vk)
+        self.versions[vk] = version
+
+    def neighbours(self, vk: str) -> tuple[_Version | None, _Version | None]:
+        i = self.order.index(vk)
+        before = self.versions[self.order[i - 1]] if i > 0 else None
+        after = self.versions[self.order[i + 1]] if i + 1 < len(self.order) else None
+        return before, after
+
+
+def apply_batch(engine: sa.Engine, batch: Sequence[Incoming], now: datetime) -> list[Outcome]:
+    """Store a batch; returns one outcome per incoming event, in order. Retries lost races."""
+    for attempt in range(_RETRIES):
+        try:
+            with engine.begin() as conn:
+                return _apply(conn, batch, now)
+        except sa.exc.IntegrityError:
+            # Another worker created one of these events at the same time: read again and redo.
+            if attempt == _RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _apply(conn: sa.Connection, batch: Sequence[Incoming], now: datetime) -> list[Outcome]:
+    ids = {event_id(item.event.key) for item in batch}
+    histories = _load_current(conn, ids)
+    # Events whose deliveries land at or before their current version need their whole history.
+    deep = {
+        hid
+        for item in batch
+        if (h := histories.get(hid := event_id(item.event.key))) is not None
+        and version_key(item.event.updated_at) <= h.current
+    }
+    if deep:
+        _load_history(conn, histories, deep)
+    outcomes = [_add(histories, item, now) for item in batch]
+    _write(conn, histories.values(), batch, now)
+    return outcomes
+
+
+def _add(histories: dict[str, _History], item: Incoming, now: datetime) -> Outcome:
+    event = item.event
+    hid = event_id(event.key)
+    vk = version_key(event.updated_at)
+    history = histories.get(hid)
+    if history is None:
+        history = histories[hid] = _History(hid, event.key, False, now, 1, vk)
+        history.add(vk, _new_version(event, item, now))
+        history.touched = True
+        return Outcome.NEW
+    held = history.versions.get(vk)
+    if held is not None:
+        merged = merge(held.event, event).canonical()
+        data = content_dict(merged)
+        digest = hash_content(data)
+        if digest == held.hash:
+            return Outcome.UNCHANGED
+        held.event, held.data, held.hash, held.dirty = merged, data, digest, True
+        held.raw_sha256, held.origin = item.raw_sha256, item.origin
+    else:
+        history.add(vk, _new_version(event, item, now))
+        history.version_count += 1
+    history.touched = True
+    _recompute_changes(history, vk)
+    if vk >= history.current:
+        history.current = vk
+        return Outcome.UPDATED
+    return Outcome.HISTORY
+
+
+def _new_version(event: Event, item: Incoming, now: datetime) -> _Version:
+    data = content_dict(event)
+    return _Version(event, data, hash_content(data), [], item.raw_sha256, item.origin, now, False, True)
+
+
+def _recompute_changes(history: _History, vk: str) -> None:
+    before, version = history.neighbours(vk)[0], history.versions[vk]
+    after = history.neighbours(vk)[1]
+    for prev, this in ((before, version), (version, after)):
+        if this is None:
+            continue
+        changes = material_changes(prev.event if prev else None, this.event)
+        if changes != this.changes:
+            this.changes, this.dirty = changes, True
+
+
+def _load_current(conn: sa.Connection, ids: Iterable[str]) -> dict[str, _History]:
+    histories: dict[str, _History] = {}
+    id_list = sorted(ids)
+    for start in range(0, len(id_list), _CHUNK):
+        chunk = id_list[start : start + _CHUNK]
+        query = (
+            sa.select(
+                events.c.id,
+                events.c.key,
+                events.c.first_seen_at,
+                events.c.version_count,
+                events.c.current_version,
+                event_versions.c.content_hash,
+                event_versions.c.changes,
+                event_versions.c.received_at,
+                event_versions.c.data,
+            )
+            .join(
+                event_versions,
+                sa.and_(
+                    event_versions.c.event_id == events.c.id,
+                    event_versions.c.version_key == events.c.current_version,
+                ),
+            )
+            .where(events.c.id.in_(chunk))
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=events)
+        for row in conn.execute(query):
+            history = _History(
+                row.id, row.key, True, row.first_seen_at, row.version_count, row.current_version
+            )
+            history.add(row.current_version, _stored_version(row))
+            histories[row.id] = history
+    return histories
+
+
+def _stored_version(row: Any) -> _Version:
+    data = row.data
+    return _Version(
+        Event.model_validate(data), data, row.content_hash, row.changes, None, None, row.received_at, True
+    )
+
+
+def _load_history(conn: sa.Connection, histories: dict[str, _History], ids: set[str]) -> None:
+    query = sa.select(
+        event_versions.c.event_id,
+        event_versions.c.version_key,
+        event_versions.c.content_hash,
+        event_versions.c.changes,
+        event_versions.c.received_at,
+        event_versions.c.data,
+    ).where(event_versions.c.event_id.in_(sorted(ids)))
+    for row in conn.execute(query):
+        history = histories[row.event_id]
+        if row.version_key not in history.versions:
+            history.add(row.version_key, _stored_version(row))
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def _write(
+    conn: sa.Connection, histories: Iterable[_History], batch: Sequence[Incoming], now: datetime
+) -> None:
+    raw_needed: set[str] = set()
+    new_versions: list[dict[str, Any]] = []
+    changed_versions: list[dict[str, Any]] = []
+    new_events: list[dict[str, Any]] = []
+    changed_events: list[dict[str, Any]] = []
+    for history in histories:
+        if not history.touched:
+            continue
+        for vk, version in history.versions.items():
+            if not version.dirty:
+                continue
+            if version.raw_sha256:
+                raw_needed.add(version.raw_sha256)
+            row = {
+                "event_id": history.id,
+                "version_key": vk,
+                "updated_at": version.event.updated_at,
+                "content_hash": version.hash,
+                "received_at": version.received_at,
+                "changes": version.changes,
+                "raw_sha256": version.raw_sha256,
+                "origin": version.origin,
+                "data": version.data,
+            }
+            (changed_versions if version.stored else new_versions).append(row)
+        current = history.versions[history.current]
+        row = _event_row(history, current, now)
+        (changed_events if history.exists else new_events).append(row)
+    if raw_needed:
+        bodies = {i.raw_sha256: i for i in batch if i.raw_sha256 in raw_needed}
+        conn.execute(
+            _insert(conn, raw_payloads),
+            [
+                {"sha256": sha, "received_at": now, "origin": i.origin, "body": i.raw_body}
+                for sha, i in bodies.items()
+            ],
+        )
+    if new_events:
+        conn.execute(events.insert(), new_events)
+    if changed_events:
+        conn.execute(
+            events.update().where(events.c.id == sa.bindparam("b_id")),
+            [_rename(row, ("id",)) for row in changed_events],
+        )
+    if new_versions:
+        conn.execute(event_versions.insert(), new_versions)
+    if changed_versions:
+        conn.execute(
+            event_versions.update().where(
+                sa.and_(
+                    event_versions.c.event_id == sa.bindparam("b_event_id"),
+                    event_versions.c.version_key == sa.bindparam("b_version_key"),
+                )
+            ),
+            [_rename(row, ("event_id", "version_key")) for row in changed_versions],
+        )
+
+
+def _rename(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """Key columns become ``b_<name>`` bind parameters of an UPDATE … WHERE (not SET columns)."""
+    out = {k: v for k, v in row.items() if k not in keys}
+    out.update({f"b_{k}": row[k] for k in keys})
+    return out
+
+
+def _event_row(history: _History, current: _Version, now: datetime) -> dict[str, Any]:
+    event = current.event
+    return {
+        "id": history.id,
+        "key": history.key,
+        "source": event.source,
+        "type_code": event.type_code,
+        "category": event.category.value,
+        "service": event.service,
+        "title": event.title,
+        "severity": event.severity.value,
+        "status": event.status.value,
+        "region": event.region,
+        "accounts": " ".join(event.accounts),
+        "start_at": event.start_at,
+        "end_at": event.end_at,
+        "updated_at": event.updated_at,
+        "deadline_at": event.deadline_at,
+        "first_seen_at": history.first_seen_at,
+        "last_seen_at": now,
+        "version_count": history.version_count,
+        "current_version": history.current,
+        "content_hash": current.hash,
+    }

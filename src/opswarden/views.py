@@ -1,0 +1,68 @@
+"""The JSON contract of ``events list|show --format json`` and the HTTP API (docs/json-contract.md).
+
+Stable: fields are only ever added. Times are ISO 8601 UTC with ``Z``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opswarden.core.timeparse import format_time
+from opswarden.store.reader import StoredEvent, StoredVersion
+
+CONTRACT_VERSION = 1
+
+
+def event_summary(stored: StoredEvent) -> dict[str, Any]:
+    """One event in a list."""
+    e = stored.event
+    return {
+        "id": stored.id,
+        "key": stored.key,
+        "source": e.source,
+        "type": e.type_code,
+        "category": e.category.value,
+        "service": e.service,
+        "status": e.status.value,
+        "upstream_status": e.upstream_status,
+        "severity": e.severity.value,
+        "lifecycle": stored.lifecycle,
+        "title": e.title,
+        "region": e.region,
+        "accounts": list(e.accounts),
+        "resources": [r.model_dump(mode="json", exclude_defaults=True) for r in e.resources],
+        "start_at": format_time(e.start_at),
+        "end_at": format_time(e.end_at),
+        "deadline_at": format_time(e.deadline_at),
+        "updated_at": format_time(e.updated_at),
+        "first_seen_at": format_time(stored.first_seen_at),
+        "last_seen_at": format_time(stored.last_seen_at),
+        "version_count": stored.version_count,
+    }
+
+
+def event_detail(stored: StoredEvent, versions: list[StoredVersion]) -> dict[str, Any]:
+    """One event: its summary, its full current content, and its version timeline."""
+    e = stored.event
+    return {
+        **event_summary(stored),
+        "description": e.description,
+        "descriptions": e.descriptions,
+        "links": [link.model_dump() for link in e.links],
+        "tags": e.tags,
+        "details": e.details,
+        "versions": [
+            {
+                "version": v.version_key or None,
+                "updated_at": format_time(v.updated_at),
+                "received_at": format_time(v.received_at),
+                "content_hash": v.content_hash,
+                "current": v.version_key == stored.current_version,
+                "status": v.event.status.value,
+                "severity": v.event.severity.value,
+                "changes": v.changes,
+                "origin": v.origin,
+            }
+            for v in versions
+        ],
+    }
