@@ -12,7 +12,8 @@ pytestmark = pytest.mark.unit
 
 def _items(data: bytes, origin: str = "f.json") -> list[tuple[str, object, str | None]]:
     return [
-        (i.origin, i.value, i.error.message if i.error else None) for i in read_stream(io.BytesIO(data), origin)
+        (i.origin, i.value, i.error.message if i.error else None)
+        for i in read_stream(io.BytesIO(data), origin)
     ]
 
 
@@ -25,7 +26,10 @@ def test_single_pretty_printed_value_keeps_the_text_as_received() -> None:
 
 
 def test_array_elements_are_numbered() -> None:
-    assert _items(b'[\n {"a": 1},\n {"a": 2}\n]') == [("f.json[0]", {"a": 1}, None), ("f.json[1]", {"a": 2}, None)]
+    assert _items(b'[\n {"a": 1},\n {"a": 2}\n]') == [
+        ("f.json[0]", {"a": 1}, None),
+        ("f.json[1]", {"a": 2}, None),
+    ]
 
 
 def test_ndjson_lines_are_numbered_and_a_bad_line_does_not_stop_the_rest() -> None:

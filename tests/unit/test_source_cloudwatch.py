@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import PayloadError
 from opswarden.sources import cloudwatch
 from opswarden.sources.registry import find_source
+from tests.conftest import load_fixture
 
 ARN = "arn:aws:cloudwatch:eu-west-1:210987654321:alarm:payments-db-cpu-high"
 KEY = f"aws.cloudwatch:{ARN}"

@@ -8,12 +8,12 @@ from typing import Any
 
 import orjson
 import pytest
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import PayloadError
 from opswarden.sources import config
 from opswarden.sources.registry import find_source
+from tests.conftest import load_fixture
 
 BUCKET_KEY = (
     "aws.config:210987654321:eu-west-1:s3-bucket-public-read-prohibited-conformance-pack-k2x9wq7rt:"

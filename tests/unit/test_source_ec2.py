@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import PayloadError
 from opswarden.sources import ec2
 from opswarden.sources.registry import find_source
+from tests.conftest import load_fixture
 
 KEY = "aws.ec2:instance-state:210987654321:i-0a1b2c3d4e5f60718"
 

@@ -7,13 +7,13 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import PayloadError
 from opswarden.sources import eventbridge
 from opswarden.sources.eventbridge import FingerprintRule
 from opswarden.sources.registry import build_registry, find_source
+from tests.conftest import load_fixture
 
 ORDER_RULE = FingerprintRule(source="com.example.*", detail_type="Order *", fields=("detail.orderId",))
 
@@ -117,10 +117,6 @@ def test_bad_time_names_the_field() -> None:
         eventbridge.SOURCE.normalise(payload)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="eventbridge.py iterates a string 'resources' value character by character (reported)",
-)
 def test_resources_given_as_a_string_is_not_split_into_characters() -> None:
     payload = load_fixture("eventbridge/custom_order_event.json")
     payload["resources"] = "arn:aws:states:eu-west-1:210987654321:execution:fulfil-order:ord-77812"

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Event, Page, Resource, Severity, Status
 from opswarden.errors import PayloadError, TimestampError
 from opswarden.sources import health
 from opswarden.sources.registry import find_source
+from tests.conftest import load_fixture
 
 pytestmark = pytest.mark.unit
 

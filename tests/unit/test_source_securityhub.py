@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from tests.conftest import load_fixture
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import InputError, PayloadError, TimestampError, UnrecognisedFormatError
 from opswarden.sources import securityhub
 from opswarden.sources.registry import find_source, normalise
+from tests.conftest import load_fixture
 
 pytestmark = pytest.mark.unit
 

@@ -30,7 +30,15 @@ T = datetime(2023, 1, 27, 6, 2, 51, tzinfo=UTC)
         ("1674799371000", T),
         (1587462325.096, datetime(2020, 4, 21, 9, 45, 25, 96000, tzinfo=UTC)),
         (
-            {"__class__": "datetime", "year": 2023, "month": 1, "day": 27, "hour": 6, "minute": 2, "second": 51},
+            {
+                "__class__": "datetime",
+                "year": 2023,
+                "month": 1,
+                "day": 27,
+                "hour": 6,
+                "minute": 2,
+                "second": 51,
+            },
             T,
         ),
     ],

@@ -42,10 +42,12 @@ def get_app(ctx: typer.Context) -> Application:
             settings = load_settings(
                 data_dir=options.get("data_dir"), database_url=options.get("database_url")
             )
-            root.obj = Application(settings)
+            application = Application(settings)
         except ConfigurationError as exc:
             fail(str(exc), code=2)
-        root.call_on_close(root.obj.close)
+            raise  # unreachable: fail() exits
+        root.obj = application
+        root.call_on_close(application.close)
     app: Application = root.obj
     return app
 

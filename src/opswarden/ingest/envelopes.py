@@ -69,10 +69,19 @@ def _unwrap(value: Any, path: str, depth: int) -> Iterator[Unwrapped | InputErro
     if _is_put_events_entry(value):
         yield _from_put_events_entry(value, path)
         return
-    if isinstance(value.get("status_code"), int) and isinstance(value.get("data"), Mapping):
+    if _is_placebo(value):
         yield from _unwrap(value["data"], f"{_p(path)}data", depth + 1)
         return
     yield Unwrapped(value, path)
+
+
+def _is_placebo(value: Mapping[str, Any]) -> bool:
+    """A botocore placebo recording has exactly these two keys."""
+    return (
+        set(value) == {"status_code", "data"}
+        and isinstance(value["status_code"], int)
+        and isinstance(value["data"], Mapping)
+    )
 
 
 def _p(path: str) -> str:

@@ -60,14 +60,26 @@ def _lookup(payload: Payload, path: str) -> Any:
 def _key(payload: Payload, source: str, detail_type: str, rules: Sequence[FingerprintRule]) -> str:
     for rule in rules:
         if rule.applies(source, detail_type):
-            values = [str(_lookup(payload, path)) for path in rule.fields]
-            return f"{source}:{detail_type}:" + "|".join(values)
+            values = [_lookup(payload, path) for path in rule.fields]
+            if len(values) == 1 and isinstance(values[0], str):
+                return f"{source}:{detail_type}:{values[0]}"
+            # Otherwise the JSON of the values: unambiguous, and stable for objects (sorted keys).
+            return f"{source}:{detail_type}:" + orjson.dumps(values, option=orjson.OPT_SORT_KEYS).decode()
     envelope_id = opt_str(payload, "id")
     if envelope_id:
         return f"{source}:{envelope_id}"
     # PutEvents entries carry no id until EventBridge assigns one: identify them by their content.
     digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
     return f"{source}:sha256:{digest}"
+
+
+def _resource_list(value: Any) -> list[str]:
+    """Envelope ``resources``: a list of ARNs or ids (a lone string is taken as one resource)."""
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [r for r in value if isinstance(r, str) and r]
+    return []
 
 
 def _status(detail: Payload) -> tuple[Status, str | None]:
@@ -88,9 +100,7 @@ def _normalise(payload: Payload, rules: Sequence[FingerprintRule]) -> list[Event
     service = opt_str(detail, "eventSource") or source.removeprefix("aws.")
     title = f"{detail_type}: {event_name}" if event_name else detail_type
     resources = tuple(
-        Resource(id=r, account=account, region=region)
-        for r in payload.get("resources") or ()
-        if isinstance(r, str) and r
+        Resource(id=r, account=account, region=region) for r in _resource_list(payload.get("resources"))
     )
     event = Event(
         key=_key(payload, source, detail_type, rules),

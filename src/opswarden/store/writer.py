@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from opswarden.core.event import Event, content_dict, event_id, hash_content
+from opswarden.core.event import Event, content_dict, event_id, hash_content, union_resources
 from opswarden.core.versions import material_changes, merge, version_key
 from opswarden.store.schema import event_versions, events, raw_payloads
 
@@ -124,6 +124,18 @@ def _add(histories: dict[str, _History], item: Incoming, now: datetime) -> Outco
         history.add(vk, _new_version(event, item, now))
         history.touched = True
         return Outcome.NEW
+    current = history.versions[history.current].event
+    if event.details.get("partial"):
+        # A fragment (e.g. DescribeAffectedEntities alone) adds to whatever version is current.
+        vk = history.current
+    elif vk > history.current and current.details.get("partial"):
+        # The first full version after fragments keeps the entities the fragments reported.
+        event = event.model_copy(
+            update={
+                "resources": union_resources(event.resources, current.resources),
+                "accounts": tuple(sorted(set(event.accounts) | set(current.accounts))),
+            }
+        )
     held = history.versions.get(vk)
     if held is not None:
         merged = merge(held.event, event).canonical()
