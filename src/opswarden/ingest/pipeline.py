@@ -98,7 +98,9 @@ class Ingestor:
         sha = hashlib.sha256(item.body.encode()).hexdigest()
         for part in unwrap(item.value):
             if isinstance(part, InputError):
-                self._reject(item, item.origin, part, rejected, summary)
+                # Located like the payloads of the same delivery: "<origin> Records[1].body".
+                at = f"{item.origin} {part.where}" if part.where else item.origin
+                self._reject(item, at, part, rejected, summary)
                 continue
             where = f"{item.origin} {part.path}" if part.path else item.origin
             try:
