@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from opswarden.core.clock import FakeClock
-from opswarden.ingest.pipeline import IngestSummary, Ingestor
+from opswarden.ingest.pipeline import Ingestor, IngestSummary
 from opswarden.ingest.reader import read_file
 from opswarden.store.reader import EventFilter
 from opswarden.store.sql import SqlStore

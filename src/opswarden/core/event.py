@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Severity(StrEnum):
@@ -140,15 +140,27 @@ class Event(BaseModel):
     def content_hash(self) -> str:
         return content_hash(self)
 
+    @model_validator(mode="after")
+    def _canonicalise(self) -> Event:
+        # List fields in one canonical order, so equal content always hashes equal.
+        fields = self.__dict__
+        fields["accounts"] = tuple(sorted(set(self.accounts)))
+        fields["resources"] = union_resources(self.resources)
+        fields["links"] = canonical_links(self.links)
+        return self
+
     def canonical(self) -> Event:
-        """The same event with list fields in a canonical order (so equal content hashes equal)."""
-        return self.model_copy(
-            update={
-                "accounts": tuple(sorted(set(self.accounts))),
-                "resources": union_resources(self.resources),
-                "links": tuple(dict.fromkeys(self.links)),
-            }
-        )
+        """This event: events are canonical from construction (list fields sorted and deduplicated).
+
+        Code that builds a changed copy with ``model_copy(update=…)`` must pass canonical values
+        (:func:`union_resources`, :func:`canonical_links`, sorted accounts).
+        """
+        return self
+
+
+def canonical_links(*groups: tuple[Link, ...]) -> tuple[Link, ...]:
+    """Links without duplicates, ordered by URL then title."""
+    return tuple(sorted({link for group in groups for link in group}, key=lambda k: (k.url, k.title)))
 
 
 def _resource_rank(resource: Resource) -> tuple[float, str, str]:
@@ -176,13 +188,51 @@ def event_id(key: str) -> str:
     return "ev-" + hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
 
 
-# Fields that describe the delivery rather than the content: never part of the hash.
-_NOT_CONTENT = frozenset({"page"})
+def _time(value: datetime | None) -> str | None:
+    # The same text as pydantic's JSON mode for aware UTC datetimes, without its per-call cost.
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 def content_dict(event: Event) -> dict[str, Any]:
-    """The event as JSON-ready data, without delivery metadata."""
-    return event.model_dump(mode="json", exclude=set(_NOT_CONTENT))
+    """The event as JSON-ready data, without delivery metadata (``page``): what is hashed and stored.
+
+    Written out by hand because it runs for every delivery and pydantic's generic JSON-mode dump of
+    the free-form ``details`` costs several times more; ``Event.model_validate`` reads it back.
+    """
+    return {
+        "key": event.key,
+        "source": event.source,
+        "type_code": event.type_code,
+        "category": event.category.value,
+        "service": event.service,
+        "title": event.title,
+        "description": event.description,
+        "descriptions": event.descriptions,
+        "severity": event.severity.value,
+        "status": event.status.value,
+        "upstream_status": event.upstream_status,
+        "region": event.region,
+        "accounts": list(event.accounts),
+        "resources": [
+            {
+                "id": r.id,
+                "type": r.type,
+                "status": r.status,
+                "region": r.region,
+                "account": r.account,
+                "updated_at": _time(r.updated_at),
+                "tags": r.tags,
+            }
+            for r in event.resources
+        ],
+        "start_at": _time(event.start_at),
+        "end_at": _time(event.end_at),
+        "updated_at": _time(event.updated_at),
+        "deadline_at": _time(event.deadline_at),
+        "links": [{"title": link.title, "url": link.url} for link in event.links],
+        "tags": event.tags,
+        "details": event.details,
+    }
 
 
 def content_hash(event: Event) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from opswarden.errors import TimestampError
@@ -50,6 +51,12 @@ def parse_time(value: Any) -> datetime | None:
         return _from_placebo(value)
     if not isinstance(value, str):
         raise TimestampError(f"not a timestamp: {value!r}")
+    return parse_time_text(value)
+
+
+@lru_cache(maxsize=8192)
+def parse_time_text(value: str) -> datetime:
+    """:func:`parse_time` for a non-empty string (cached: payloads repeat the same times a lot)."""
     text = value.strip()
     if _NUMERIC.match(text):
         return _from_epoch(float(text))

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from opswarden.core.event import Event, Page, Resource, content_hash, union_resources
+from opswarden.core.event import Event, Page, Resource, canonical_links, content_hash, union_resources
 from opswarden.core.timeparse import format_time
 
 # Keys in ``Event.details`` whose change is material (security findings, compliance results).
@@ -29,7 +29,9 @@ def version_key(updated_at: datetime | None) -> str:
     """A string that sorts like the update time (fixed width, UTC); "" when the source gave none."""
     if updated_at is None:
         return ""
-    return updated_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if updated_at.utcoffset():
+        updated_at = updated_at.astimezone(UTC)
+    return updated_at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def merge(a: Event, b: Event) -> Event:
@@ -58,7 +60,7 @@ def merge(a: Event, b: Event) -> Event:
             "descriptions": {**other.descriptions, **primary.descriptions},
             "accounts": tuple(sorted(set(a.accounts) | set(b.accounts))),
             "resources": union_resources(a.resources, b.resources),
-            "links": tuple(sorted(set(a.links) | set(b.links), key=lambda link: (link.url, link.title))),
+            "links": canonical_links(a.links, b.links),
             "tags": {**other.tags, **primary.tags},
             "details": details,
             "page": _merge_pages(a.page, b.page),

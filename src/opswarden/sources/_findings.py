@@ -10,12 +10,11 @@ import re
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 from opswarden.core.event import Severity
 from opswarden.core.timeparse import format_time
 from opswarden.errors import PayloadError
-from opswarden.sources.base import Payload, severity_from_score
+from opswarden.sources.base import Payload, quote, severity_from_score
 
 # Security Hub's documented mapping of Severity.Normalized (0-100) to a label.
 NORMALIZED_BANDS: tuple[tuple[float, Severity], ...] = (

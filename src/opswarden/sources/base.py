@@ -8,13 +8,15 @@ uses to pick it. Normalisers do no I/O and import no SDK. They raise
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from opswarden.core.event import Event, Severity
-from opswarden.core.timeparse import parse_time
+from opswarden.core.timeparse import parse_time, parse_time_text
 from opswarden.errors import PayloadError, TimestampError
 
 Payload = Mapping[str, Any]
@@ -54,14 +56,14 @@ def require_str(obj: Payload, key: str, path: str = "") -> str:
 def opt_str(obj: Payload, key: str) -> str | None:
     """A string field, or ``None`` when absent or empty. Numbers are turned into strings."""
     value = obj.get(key)
-    if value is None or value == "":
+    if isinstance(value, str):  # the common case first: this runs dozens of times per event
+        return value or None
+    if value is None or isinstance(value, Mapping | list):
         return None
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, str):
-        return value
     return None
 
 
@@ -74,6 +76,8 @@ def require_mapping(obj: Payload, key: str, path: str = "") -> Payload:
 
 def opt_mapping(obj: Payload, key: str) -> Payload:
     value = obj.get(key)
+    if type(value) is dict:
+        return value
     return value if isinstance(value, Mapping) else {}
 
 
@@ -84,6 +88,12 @@ def opt_list(obj: Payload, key: str) -> list[Any]:
 
 def time_field(obj: Payload, key: str, path: str = "") -> datetime | None:
     """A timestamp field in any supported format, or ``None``; bad values name their path."""
+    value = obj.get(key)
+    if type(value) is str and value:
+        try:
+            return parse_time_text(value)
+        except TimestampError as exc:
+            raise TimestampError(f"field '{_join(path, key)}': {exc.message}") from None
     try:
         return parse_time(obj.get(key))
     except TimestampError as exc:
@@ -144,6 +154,22 @@ def is_envelope(payload: Payload, source: str | None = None, detail_types: Itera
         return False
     wanted = tuple(detail_types)
     return not wanted or payload.get("detail-type") in wanted
+
+
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+
+
+@lru_cache(maxsize=16)
+def _quote_table(safe: str) -> dict[int, str]:
+    keep = _UNRESERVED | set(safe)
+    return {c: f"%{c:02X}" for c in range(128) if chr(c) not in keep}
+
+
+def quote(text: str, safe: str = "") -> str:
+    """``urllib.parse.quote`` for building console links, several times faster on ASCII ARNs."""
+    if text.isascii():
+        return text.translate(_quote_table(safe))
+    return urllib.parse.quote(text, safe=safe)
 
 
 def _join(path: str, key: str) -> str:

@@ -31,7 +31,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
 from opswarden.core.event import Category, Event, Link, Page, Resource, Severity, Status
 from opswarden.errors import PayloadError
@@ -41,6 +40,7 @@ from opswarden.sources.base import (
     is_envelope,
     opt_list,
     opt_str,
+    quote,
     require_mapping,
     require_str,
     str_map,

@@ -19,11 +19,11 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from opswarden.core.event import Event, content_dict, event_id, hash_content, union_resources
 from opswarden.core.versions import material_changes, merge, version_key
-from opswarden.store.schema import event_versions, events, raw_payloads
+from opswarden.store import bulk
+from opswarden.store.schema import event_versions, events
 
 _RETRIES = 3
 _CHUNK = 500  # ids per IN (...) query
@@ -231,12 +231,6 @@ def _load_history(conn: sa.Connection, histories: dict[str, _History], ids: set[
             history.add(row.version_key, _stored_version(row))
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
 def _write(
     conn: sa.Connection, histories: Iterable[_History], batch: Sequence[Incoming], now: datetime
 ) -> None:
@@ -270,39 +264,19 @@ def _write(
         (changed_events if history.exists else new_events).append(row)
     if raw_needed:
         bodies = {i.raw_sha256: i for i in batch if i.raw_sha256 in raw_needed}
-        conn.execute(
-            _insert(conn, raw_payloads),
+        bulk.insert(
+            conn,
+            "raw_payloads",
             [
                 {"sha256": sha, "received_at": now, "origin": i.origin, "body": i.raw_body}
                 for sha, i in bodies.items()
             ],
+            ignore_conflicts=True,
         )
-    if new_events:
-        conn.execute(events.insert(), new_events)
-    if changed_events:
-        conn.execute(
-            events.update().where(events.c.id == sa.bindparam("b_id")),
-            [_rename(row, ("id",)) for row in changed_events],
-        )
-    if new_versions:
-        conn.execute(event_versions.insert(), new_versions)
-    if changed_versions:
-        conn.execute(
-            event_versions.update().where(
-                sa.and_(
-                    event_versions.c.event_id == sa.bindparam("b_event_id"),
-                    event_versions.c.version_key == sa.bindparam("b_version_key"),
-                )
-            ),
-            [_rename(row, ("event_id", "version_key")) for row in changed_versions],
-        )
-
-
-def _rename(row: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """Key columns become ``b_<name>`` bind parameters of an UPDATE … WHERE (not SET columns)."""
-    out = {k: v for k, v in row.items() if k not in keys}
-    out.update({f"b_{k}": row[k] for k in keys})
-    return out
+    bulk.insert(conn, "events", new_events)
+    bulk.update(conn, "events", changed_events, key=("id",))
+    bulk.insert(conn, "event_versions", new_versions)
+    bulk.update(conn, "event_versions", changed_versions, key=("event_id", "version_key"))
 
 
 def _event_row(history: _History, current: _Version, now: datetime) -> dict[str, Any]:
