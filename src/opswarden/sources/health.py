@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from opswarden.core.event import Category, Event, Link, Page, Resource, Severity, Status
+from opswarden.core.event import Category, Event, Link, Page, Resource, Severity, Status, union_resources
 from opswarden.errors import PayloadError
 from opswarden.sources.base import (
     Payload,
@@ -357,9 +357,9 @@ def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None
                 "key": identity_key(ctx.source, arn, account),
                 "severity": severity_for(category, type_code, _specific(scope, account), ctx.detail_type),
                 "accounts": (account,) if account else (),
-                "resources": resources_for_account(account, resources),
+                "resources": union_resources(resources_for_account(account, resources)),
             }
-        ).canonical()
+        )
         for account in _accounts(detail, scope, resources, ctx)
     ]
 
