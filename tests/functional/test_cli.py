@@ -229,11 +229,6 @@ def test_events_list_as_a_table(cli: Cli) -> None:
     assert "Unprotected port on EC2 instance" in words(result.stdout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: in 80 columns the table truncates ids (no longer usable with 'events show') "
-    "and collapses the title column to nothing",
-)
 def test_events_list_in_an_80_column_terminal_keeps_ids_and_titles(
     cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:

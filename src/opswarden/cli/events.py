@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -55,30 +55,38 @@ def list_events(
     if fmt is Format.JSON:
         print_json(rows)
         return
+    console.print(events_table(rows, wide=console.width >= 120))
+
+
+def events_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
+    """Ids are never cut (they are what ``events show`` takes); narrow terminals drop minor columns."""
     table = Table(title=f"{len(rows)} event(s)", title_justify="left")
-    table.add_column("id", no_wrap=True)
-    table.add_column("source", no_wrap=True, max_width=14)
+    table.add_column("id", no_wrap=True, min_width=19)
+    if wide:
+        table.add_column("source", no_wrap=True, max_width=14)
     table.add_column("sev", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("title", ratio=1, overflow="fold")
-    table.add_column("account", no_wrap=True, max_width=14)
-    table.add_column("updated", no_wrap=True)
-    table.add_column("v", justify="right", no_wrap=True)
+    table.add_column("title", ratio=1, overflow="fold", min_width=20)
+    if wide:
+        table.add_column("account", no_wrap=True, max_width=14)
+        table.add_column("updated", no_wrap=True)
+        table.add_column("v", justify="right", no_wrap=True)
     for row in rows:
         sev = row["severity"]
         style = _SEVERITY_STYLE.get(sev)
         accounts = row["accounts"]
-        table.add_row(
-            row["id"],
-            row["source"].removeprefix("aws."),
-            f"[{style}]{sev[:4]}[/]" if style else sev[:4],
-            row["status"],
-            row["title"],
-            accounts[0] + (f" +{len(accounts) - 1}" if len(accounts) > 1 else "") if accounts else "",
-            (row["updated_at"] or "")[:10],
-            str(row["version_count"]),
-        )
-    console.print(table)
+        cells = [row["id"]]
+        if wide:
+            cells.append(row["source"].removeprefix("aws."))
+        cells += [f"[{style}]{sev[:4]}[/]" if style else sev[:4], row["status"], row["title"]]
+        if wide:
+            cells += [
+                accounts[0] + (f" +{len(accounts) - 1}" if len(accounts) > 1 else "") if accounts else "",
+                (row["updated_at"] or "")[:10],
+                str(row["version_count"]),
+            ]
+        table.add_row(*cells)
+    return table
 
 
 @events_app.command("show")
