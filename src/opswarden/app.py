@@ -13,7 +13,6 @@ from opswarden.core.clock import Clock, SystemClock
 from opswarden.ingest.pipeline import Ingestor, IngestSummary
 from opswarden.ingest.reader import RawItem, parse_document, read_paths
 from opswarden.settings import Settings
-from opswarden.sources.registry import build_registry
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
 from opswarden.store.sql import SqlStore
 from opswarden.views import event_detail, event_summary
@@ -25,8 +24,13 @@ class Application:
         self.clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.store = SqlStore(settings.database)
-        self.registry = build_registry(settings.fingerprints)
-        self.ingestor = Ingestor(self.store, self.clock, self.registry, settings.batch_size)
+        self.ingestor = Ingestor(
+            self.store,
+            self.clock,
+            fingerprints=settings.fingerprints,
+            batch_size=settings.batch_size,
+            workers=settings.ingest_workers,
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -34,7 +38,7 @@ class Application:
     # -- ingest ----------------------------------------------------------------------------------
 
     def ingest_paths(self, paths: Iterable[str]) -> IngestSummary:
-        return self.ingestor.ingest(read_paths(paths))
+        return self.ingestor.ingest(read_paths(paths, lazy=self.ingestor.workers > 1))
 
     def ingest_items(self, items: Iterable[RawItem]) -> IngestSummary:
         return self.ingestor.ingest(items)

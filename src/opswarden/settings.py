@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     batch_size: int = Field(default=1000, ge=1, le=100_000)
+    ingest_workers: int = Field(
+        default_factory=lambda: min(os.cpu_count() or 1, 8),
+        ge=1,
+        le=64,
+        description="Processes that normalise large inputs (files, stdin) in parallel; 1 = none.",
+    )
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     fingerprints: tuple[FingerprintRule, ...] = Field(
         default=(), description="JSON list of identity rules for custom EventBridge events."

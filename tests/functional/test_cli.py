@@ -140,7 +140,7 @@ def test_ingest_files_exits_0_and_json_summary_counts_each_outcome(cli: Cli) -> 
         "rejected": 0,
     }
     assert summary["rejections"] == []
-    assert summary["by_source"] == {"cloudwatch": 1, "guardduty": 1}
+    assert summary["by_source"] == {"aws.cloudwatch": 1, "aws.guardduty": 1}
     assert orjson.loads(again.stdout)["unchanged"] == 2
     assert "2 accepted (1 new, 1 updated, 0 unchanged, 0 history), 0 rejected" in words(update.stdout)
 

@@ -57,7 +57,7 @@ def ingest(
     registry: Sequence[Source] | None = None,
     batch_size: int = 1000,
 ) -> IngestSummary:
-    ingestor = Ingestor(store, clock, registry or build_registry(), batch_size)
+    ingestor = Ingestor(store, clock, registry=registry or build_registry(), batch_size=batch_size)
     return ingestor.ingest(read_paths(str(p) for p in paths))
 
 
@@ -99,7 +99,13 @@ def test_a_mixed_delivery_stores_every_good_event_and_dead_letters_every_bad_one
         "history": 0,
         "rejected": 4,
     }
-    assert summary.by_source == {"health": 2, "ec2": 2, "cloudwatch": 1, "guardduty": 1, "eventbridge": 1}
+    assert summary.by_source == {
+        "aws.health": 2,
+        "aws.ec2": 2,
+        "aws.cloudwatch": 1,
+        "aws.guardduty": 1,
+        "com.example.payments": 1,
+    }
     assert {r.origin for r in summary.rejections} == set(BATCH_REJECTIONS)
     # Every good event is stored, each version remembering where in the delivery it was found.
     stored = by_key(store)
@@ -230,7 +236,7 @@ def test_a_health_api_entities_fragment_adds_its_entities_to_the_current_version
     fragment = ingest(store, clock, PIPELINE / "health_api_entities.json")
 
     assert counts(fragment)["updated"] == 1
-    assert fragment.by_source == {"health_api": 1}
+    assert fragment.by_source == {"aws.health": 1}
     (stored,) = store.list_events()
     assert stored.key == HEALTH_ISSUE_KEY
     assert stored.version_count == 1  # a fragment is no new version: it has no update time of its own

@@ -135,7 +135,7 @@ def test_post_with_the_api_key_stores_and_answers_the_summary(live: Live) -> Non
         "new": 1,
         "rejected": 0,
     }
-    assert summary["by_source"] == {"cloudwatch": 1}
+    assert summary["by_source"] == {"aws.cloudwatch": 1}
     assert live.stored() == (1, 0)
     version = live.app.event(ALARM_KEY)[1][0]
     assert (version.origin, version.received_at) == ("request", T0)

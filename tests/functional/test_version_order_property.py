@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from opswarden.core.event import Event, Severity, Status
 from opswarden.store.schema import event_versions, events
-from opswarden.store.sql import Incoming, SqlStore
+from opswarden.store.sql import Prepared, SqlStore
 from tests.factories import make_event
 
 pytestmark = pytest.mark.functional
@@ -54,7 +54,7 @@ def final_state(order: list[Event], cuts: list[int]) -> tuple[Any, ...]:
     bounds = sorted({c % (len(order) + 1) for c in cuts} | {0, len(order)})
     for start, end in itertools.pairwise(bounds):
         batch = [
-            Incoming(e, hashlib.sha256(e.model_dump_json().encode()).hexdigest(), e.model_dump_json(), "t")
+            Prepared.of(e, hashlib.sha256(e.model_dump_json().encode()).hexdigest(), e.model_dump_json(), "t")
             for e in order[start:end]
         ]
         store.apply(batch, NOW)

@@ -10,7 +10,7 @@ import pytest
 from opswarden.core.event import Event, Status
 from opswarden.errors import NotFoundError
 from opswarden.store.reader import EventFilter
-from opswarden.store.sql import Incoming, Outcome, Rejected, SqlStore
+from opswarden.store.sql import Outcome, Prepared, Rejected, SqlStore
 from tests.factories import make_event
 
 pytestmark = pytest.mark.integration
@@ -24,11 +24,11 @@ def store(database_url: str) -> Iterator[SqlStore]:
     store.close()
 
 
-def incoming(event: Event, raw: str = "{}") -> Incoming:
+def incoming(event: Event, raw: str = "{}") -> Prepared:
     import hashlib
 
     body = raw if raw != "{}" else event.model_dump_json()
-    return Incoming(event, hashlib.sha256(body.encode()).hexdigest(), body, "test")
+    return Prepared.of(event, hashlib.sha256(body.encode()).hexdigest(), body, "test")
 
 
 def apply(store: SqlStore, *events: Event) -> list[Outcome]:

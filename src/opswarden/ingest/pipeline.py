@@ -2,24 +2,31 @@
 
 Every item ends as stored events or as a dead letter with its error and origin; one bad payload never
 stops the rest of its batch. The same code path serves the CLI, the HTTP endpoint and the benchmark.
+
+Preparing items (parse, unwrap, normalise, serialise) is pure CPU work; for large inputs it runs in
+worker processes while this process writes batches to the store, in input order. Small inputs — a
+request, a few files — never start workers.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import itertools
+import multiprocessing
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from opswarden.core.clock import Clock
-from opswarden.errors import InputError
-from opswarden.ingest.envelopes import unwrap
+from opswarden.ingest.prepare import ItemResult, init_worker, prepare_chunk, prepare_item
 from opswarden.ingest.reader import RawItem
 from opswarden.sources.base import Source
-from opswarden.sources.registry import DEFAULT_REGISTRY, find_source
-from opswarden.store.sql import Incoming, Outcome, Rejected, SqlStore
+from opswarden.sources.eventbridge import FingerprintRule
+from opswarden.sources.registry import build_registry
+from opswarden.store.sql import Outcome, Prepared, Rejected, SqlStore
+
+PARALLEL_AFTER = 5000  # items prepared in-process before worker processes are worth starting
+CHUNK = 250  # items per task sent to a worker
 
 MAX_REPORTED_REJECTS = 1000
 
@@ -59,93 +66,89 @@ class IngestSummary:
 
 
 class Ingestor:
-    """Turns raw items into stored events and dead letters."""
+    """Turns raw items into stored events and dead letters.
+
+    ``registry`` replaces the sources (tests); with it, preparation always stays in this process.
+    """
 
     def __init__(
         self,
         store: SqlStore,
         clock: Clock,
-        registry: Sequence[Source] = DEFAULT_REGISTRY,
+        *,
+        fingerprints: Sequence[FingerprintRule] = (),
+        registry: Sequence[Source] | None = None,
         batch_size: int = 1000,
+        workers: int = 1,
     ) -> None:
         self.store = store
         self.clock = clock
-        self.registry = registry
+        self.fingerprints = tuple(fingerprints)
+        self.registry = tuple(registry) if registry is not None else build_registry(self.fingerprints)
         self.batch_size = batch_size
+        self.workers = workers if registry is None else 1
 
     def ingest(self, items: Iterable[RawItem]) -> IngestSummary:
-        summary = IngestSummary()
-        pending: list[Incoming] = []
-        rejected: list[Rejected] = []
-        for item in items:
-            summary.payloads += 1
-            self._normalise_item(item, pending, rejected, summary)
-            if len(pending) >= self.batch_size or len(rejected) >= self.batch_size:
-                self._flush(pending, rejected, summary)
-        self._flush(pending, rejected, summary)
-        return summary
+        batch = _Batch(self, IngestSummary())
+        stream = iter(items)
+        head = list(itertools.islice(stream, PARALLEL_AFTER))
+        for item in head:
+            batch.add(prepare_item(item, self.registry))
+        if self.workers > 1 and len(head) == PARALLEL_AFTER:
+            self._ingest_in_workers(stream, batch)
+        else:
+            for item in stream:
+                batch.add(prepare_item(item, self.registry))
+        batch.flush()
+        return batch.summary
 
-    def _normalise_item(
-        self,
-        item: RawItem,
-        pending: list[Incoming],
-        rejected: list[Rejected],
-        summary: IngestSummary,
-    ) -> None:
-        if item.error is not None:
-            self._reject(item, item.origin, item.error, rejected, summary)
-            return
-        sha = hashlib.sha256(item.body.encode()).hexdigest()
-        for part in unwrap(item.value):
-            if isinstance(part, InputError):
-                # Located like the payloads of the same delivery: "<origin> Records[1].body".
-                at = f"{item.origin} {part.where}" if part.where else item.origin
-                self._reject(item, at, part, rejected, summary)
-                continue
-            where = f"{item.origin} {part.path}" if part.path else item.origin
-            try:
-                source = find_source(part.payload, self.registry)
-                events = source.normalise(part.payload)
-            except InputError as exc:
-                self._reject(item, where, exc, rejected, summary)
-                continue
-            except (ValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                # A bug or a shape no normaliser foresaw: keep the payload, say what broke.
-                self._reject(item, where, _unexpected(exc), rejected, summary)
-                continue
-            summary.by_source[source.name] += len(events)
-            pending.extend(Incoming(event, sha, item.body, where) for event in events)
-
-    def _reject(
-        self,
-        item: RawItem,
-        where: str,
-        error: InputError,
-        rejected: list[Rejected],
-        summary: IngestSummary,
-    ) -> None:
-        reason = error.message
-        if error.where and error.where not in where:
-            reason = f"{error.where}: {reason}"
-        rejected.append(Rejected(where, type(error).__name__, reason, item.body))
-        summary.rejected += 1
-        if len(summary.rejections) < MAX_REPORTED_REJECTS:
-            summary.rejections.append(Rejection(where, reason))
-
-    def _flush(self, pending: list[Incoming], rejected: list[Rejected], summary: IngestSummary) -> None:
-        now = self.clock.now()
-        if pending:
-            for outcome in self.store.apply(pending, now):
-                summary.outcomes[outcome] += 1
-            pending.clear()
-        if rejected:
-            self.store.dead_letter(rejected, now)
-            rejected.clear()
+    def _ingest_in_workers(self, stream: Iterator[RawItem], batch: _Batch) -> None:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["opswarden.ingest.prepare"])
+        with ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=init_worker, initargs=(self.fingerprints,)
+        ) as pool:
+            inflight: deque[Future[list[ItemResult]]] = deque()
+            while chunk := list(itertools.islice(stream, CHUNK)):
+                inflight.append(pool.submit(prepare_chunk, chunk))
+                while len(inflight) > 2 * self.workers:  # bounded: memory stays flat
+                    for result in inflight.popleft().result():
+                        batch.add(result)
+            while inflight:
+                for result in inflight.popleft().result():
+                    batch.add(result)
 
 
-def _unexpected(exc: Exception) -> InputError:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first.get("loc", ()))
-        return InputError(f"normalised event is invalid: {loc}: {first.get('msg')}")
-    return InputError(f"could not normalise ({type(exc).__name__}: {exc})")
+@dataclass
+class _Batch:
+    """Prepared records and rejections waiting to be written, and the running summary."""
+
+    ingestor: Ingestor
+    summary: IngestSummary
+    pending: list[Prepared] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def add(self, result: ItemResult) -> None:
+        summary = self.summary
+        summary.payloads += 1
+        self.pending.extend(result.records)
+        for name, count in result.by_source.items():
+            summary.by_source[name] += count
+        for rejected in result.rejected:
+            self.rejected.append(rejected)
+            summary.rejected += 1
+            if len(summary.rejections) < MAX_REPORTED_REJECTS:
+                summary.rejections.append(Rejection(rejected.origin, rejected.error))
+        size = self.ingestor.batch_size
+        if len(self.pending) >= size or len(self.rejected) >= size:
+            self.flush()
+
+    def flush(self) -> None:
+        store, now = self.ingestor.store, self.ingestor.clock.now()
+        if self.pending:
+            for outcome in store.apply(self.pending, now):
+                self.summary.outcomes[outcome] += 1
+            self.pending.clear()
+        if self.rejected:
+            store.dead_letter(self.rejected, now)
+            self.rejected.clear()

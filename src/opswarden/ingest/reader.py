@@ -30,33 +30,37 @@ class RawItem:
     body: str
     value: Any = None
     error: InputError | None = None
+    unparsed: bool = False  # an NDJSON line read lazily: parsed where it is prepared
 
 
-def read_paths(paths: Iterable[str]) -> Iterator[RawItem]:
-    """Items from files, directories (recursively: *.json, *.ndjson, *.jsonl) and ``-`` for stdin."""
+def read_paths(paths: Iterable[str], *, lazy: bool = False) -> Iterator[RawItem]:
+    """Items from files, directories (recursively: *.json, *.ndjson, *.jsonl) and ``-`` for stdin.
+
+    ``lazy`` leaves NDJSON lines unparsed (``RawItem.unparsed``) for whoever prepares them.
+    """
     for name in paths:
         if name == "-":
-            yield from read_stream(sys.stdin.buffer, "<stdin>")
+            yield from read_stream(sys.stdin.buffer, "<stdin>", lazy=lazy)
             continue
         path = Path(name)
         if path.is_dir():
             for child in sorted(p for p in path.rglob("*") if p.is_file() and p.suffix in SUFFIXES):
-                yield from read_file(child)
+                yield from read_file(child, lazy=lazy)
         elif path.is_file():
-            yield from read_file(path)
+            yield from read_file(path, lazy=lazy)
         else:
             yield RawItem(str(path), "", error=InputError("no such file or directory", str(path)))
 
 
-def read_file(path: Path) -> Iterator[RawItem]:
+def read_file(path: Path, *, lazy: bool = False) -> Iterator[RawItem]:
     try:
         with path.open("rb") as stream:
-            yield from read_stream(stream, str(path))
+            yield from read_stream(stream, str(path), lazy=lazy)
     except OSError as exc:
         yield RawItem(str(path), "", error=InputError(f"cannot read: {exc.strerror}", str(path)))
 
 
-def read_stream(stream: IO[bytes], origin: str) -> Iterator[RawItem]:
+def read_stream(stream: IO[bytes], origin: str, *, lazy: bool = False) -> Iterator[RawItem]:
     """Items from a byte stream; NDJSON is detected from its first line and then streamed."""
     first_no, first = _next_nonblank(stream, 0)
     if not first:
@@ -78,7 +82,11 @@ def read_stream(stream: IO[bytes], origin: str) -> Iterator[RawItem]:
     lineno, line = second_no, second
     while line:
         if line.strip():
-            yield _parse_line(line, f"{origin}:{lineno}")
+            where = f"{origin}:{lineno}"
+            if lazy:
+                yield RawItem(where, line.decode("utf-8", "replace").strip(), unparsed=True)
+            else:
+                yield _parse_line(line, where)
         lineno += 1
         line = stream.readline()
 

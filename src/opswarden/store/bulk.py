@@ -24,6 +24,8 @@ Convert = Callable[[Any], Any]
 def _sqlite_time(value: datetime | None) -> str | None:
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the common case: all opswarden times are UTC
+        return value.isoformat(" ", "microseconds")[:26]
     # SQLAlchemy's SQLite DATETIME text; isoformat because strftime consults the C locale/timezone.
     if value.utcoffset():
         value = value.astimezone(UTC)
@@ -35,7 +37,9 @@ def _postgres_time(value: datetime | None) -> datetime | None:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    if value is None or isinstance(value, str):  # None, or JSON text serialised by the caller
+        return value
+    return orjson.dumps(value).decode()
 
 
 def _same(value: Any) -> Any:
@@ -81,8 +85,7 @@ def insert(
         return
     columns = tuple(rows[0])
     sql, convert = _plan(conn.dialect.name, table, columns, (), ignore_conflicts)
-    pairs = tuple(zip(columns, convert, strict=True))
-    conn.exec_driver_sql(sql, [tuple(f(row[c]) for c, f in pairs) for row in rows])
+    conn.exec_driver_sql(sql, _tuples(rows, columns, convert))
 
 
 def update(conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]], key: tuple[str, ...]) -> None:
@@ -91,6 +94,18 @@ def update(conn: sa.Connection, table: str, rows: Sequence[dict[str, Any]], key:
         return
     columns = tuple(c for c in rows[0] if c not in key)
     sql, convert = _plan(conn.dialect.name, table, columns, key, False)
-    order = (*columns, *key)
-    pairs = tuple(zip(order, convert, strict=True))
-    conn.exec_driver_sql(sql, [tuple(f(row[c]) for c, f in pairs) for row in rows])
+    conn.exec_driver_sql(sql, _tuples(rows, (*columns, *key), convert))
+
+
+def _tuples(
+    rows: Sequence[dict[str, Any]], columns: tuple[str, ...], convert: tuple[Convert, ...]
+) -> list[tuple[Any, ...]]:
+    """Rows as parameter tuples; only the columns that need converting are converted."""
+    converted = [(i, f) for i, f in enumerate(convert) if f is not _same]
+    out = []
+    for row in rows:
+        values = [row[c] for c in columns]
+        for i, f in converted:
+            values[i] = f(values[i])
+        out.append(tuple(values))
+    return out

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from opswarden.store import reader, writer
 from opswarden.store.db import make_engine, migrate
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
+from opswarden.store.records import Prepared
 from opswarden.store.schema import audit_log, dead_letters
-from opswarden.store.writer import Incoming, Outcome
+from opswarden.store.writer import Outcome
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class SqlStore:
 
     # -- writing ---------------------------------------------------------------------------------
 
-    def apply(self, batch: Sequence[Incoming], now: datetime) -> list[Outcome]:
+    def apply(self, batch: Sequence[Prepared], now: datetime) -> list[Outcome]:
         """Store a batch of normalised events atomically; one outcome per event."""
         if not batch:
             return []
@@ -125,4 +126,4 @@ class SqlStore:
             return [dict(row._mapping) for row in conn.execute(query)]
 
 
-__all__ = ["Incoming", "Outcome", "Rejected", "SqlStore"]
+__all__ = ["Outcome", "Prepared", "Rejected", "SqlStore"]

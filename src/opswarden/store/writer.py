@@ -20,9 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from opswarden.core.event import Event, content_dict, event_id, hash_content, union_resources
-from opswarden.core.versions import material_changes, merge, version_key
+from opswarden.core.event import union_resources
+from opswarden.core.versions import material_changes, merge
 from opswarden.store import bulk
+from opswarden.store.records import Content, Prepared
 from opswarden.store.schema import event_versions, events
 
 _RETRIES = 3
@@ -37,20 +38,8 @@ class Outcome(StrEnum):
 
 
 @dataclass(slots=True)
-class Incoming:
-    """One normalised event and the payload it came in."""
-
-    event: Event
-    raw_sha256: str
-    raw_body: str
-    origin: str
-
-
-@dataclass(slots=True)
 class _Version:
-    event: Event
-    data: dict[str, Any]
-    hash: str
+    content: Content
     changes: list[dict[str, Any]]
     raw_sha256: str | None
     origin: str | None
@@ -84,7 +73,7 @@ class _History:
         return before, after
 
 
-def apply_batch(engine: sa.Engine, batch: Sequence[Incoming], now: datetime) -> list[Outcome]:
+def apply_batch(engine: sa.Engine, batch: Sequence[Prepared], now: datetime) -> list[Outcome]:
     """Store a batch; returns one outcome per incoming event, in order. Retries lost races."""
     for attempt in range(_RETRIES):
         try:
@@ -97,15 +86,13 @@ def apply_batch(engine: sa.Engine, batch: Sequence[Incoming], now: datetime) -> 
     raise AssertionError("unreachable")
 
 
-def _apply(conn: sa.Connection, batch: Sequence[Incoming], now: datetime) -> list[Outcome]:
-    ids = {event_id(item.event.key) for item in batch}
-    histories = _load_current(conn, ids)
+def _apply(conn: sa.Connection, batch: Sequence[Prepared], now: datetime) -> list[Outcome]:
+    histories = _load_current(conn, {item.id for item in batch})
     # Events whose deliveries land at or before their current version need their whole history.
     deep = {
-        hid
+        item.id
         for item in batch
-        if (h := histories.get(hid := event_id(item.event.key))) is not None
-        and version_key(item.event.updated_at) <= h.current
+        if (h := histories.get(item.id)) is not None and (item.partial or item.version_key <= h.current)
     }
     if deep:
         _load_history(conn, histories, deep)
@@ -114,39 +101,41 @@ def _apply(conn: sa.Connection, batch: Sequence[Incoming], now: datetime) -> lis
     return outcomes
 
 
-def _add(histories: dict[str, _History], item: Incoming, now: datetime) -> Outcome:
-    event = item.event
-    hid = event_id(event.key)
-    vk = version_key(event.updated_at)
-    history = histories.get(hid)
+def _add(histories: dict[str, _History], item: Prepared, now: datetime) -> Outcome:
+    vk = item.version_key
+    history = histories.get(item.id)
     if history is None:
-        history = histories[hid] = _History(hid, event.key, False, now, 1, vk)
-        history.add(vk, _new_version(event, item, now))
+        history = histories[item.id] = _History(item.id, item.key, False, now, 1, vk)
+        history.add(vk, _new_version(item.content, item, now))
         history.touched = True
         return Outcome.NEW
-    current = history.versions[history.current].event
-    if event.details.get("partial"):
+    content = item.content
+    current = history.versions[history.current].content
+    if item.partial:
         # A fragment (e.g. DescribeAffectedEntities alone) adds to whatever version is current.
         vk = history.current
-    elif vk > history.current and current.details.get("partial"):
+    elif vk > history.current and current.event.details.get("partial"):
         # The first full version after fragments keeps the entities the fragments reported.
-        event = event.model_copy(
-            update={
-                "resources": union_resources(event.resources, current.resources),
-                "accounts": tuple(sorted(set(event.accounts) | set(current.accounts))),
-            }
+        event, fragment = content.event, current.event
+        content = Content.of(
+            event.model_copy(
+                update={
+                    "resources": union_resources(event.resources, fragment.resources),
+                    "accounts": tuple(sorted(set(event.accounts) | set(fragment.accounts))),
+                }
+            )
         )
     held = history.versions.get(vk)
     if held is not None:
-        merged = merge(held.event, event).canonical()
-        data = content_dict(merged)
-        digest = hash_content(data)
-        if digest == held.hash:
+        if content.hash == held.content.hash:
             return Outcome.UNCHANGED
-        held.event, held.data, held.hash, held.dirty = merged, data, digest, True
+        merged = Content.of(merge(held.content.event, content.event))
+        if merged.hash == held.content.hash:
+            return Outcome.UNCHANGED
+        held.content, held.dirty = merged, True
         held.raw_sha256, held.origin = item.raw_sha256, item.origin
     else:
-        history.add(vk, _new_version(event, item, now))
+        history.add(vk, _new_version(content, item, now))
         history.version_count += 1
     history.touched = True
     _recompute_changes(history, vk)
@@ -156,18 +145,17 @@ def _add(histories: dict[str, _History], item: Incoming, now: datetime) -> Outco
     return Outcome.HISTORY
 
 
-def _new_version(event: Event, item: Incoming, now: datetime) -> _Version:
-    data = content_dict(event)
-    return _Version(event, data, hash_content(data), [], item.raw_sha256, item.origin, now, False, True)
+def _new_version(content: Content, item: Prepared, now: datetime) -> _Version:
+    return _Version(content, [], item.raw_sha256, item.origin, now, False, True)
 
 
 def _recompute_changes(history: _History, vk: str) -> None:
-    before, version = history.neighbours(vk)[0], history.versions[vk]
-    after = history.neighbours(vk)[1]
+    before, after = history.neighbours(vk)
+    version = history.versions[vk]
     for prev, this in ((before, version), (version, after)):
         if this is None:
             continue
-        changes = material_changes(prev.event if prev else None, this.event)
+        changes = material_changes(prev.content.event if prev else None, this.content.event)
         if changes != this.changes:
             this.changes, this.dirty = changes, True
 
@@ -210,9 +198,8 @@ def _load_current(conn: sa.Connection, ids: Iterable[str]) -> dict[str, _History
 
 
 def _stored_version(row: Any) -> _Version:
-    data = row.data
     return _Version(
-        Event.model_validate(data), data, row.content_hash, row.changes, None, None, row.received_at, True
+        Content.stored(row.data, row.content_hash), row.changes, None, None, row.received_at, True
     )
 
 
@@ -232,7 +219,7 @@ def _load_history(conn: sa.Connection, histories: dict[str, _History], ids: set[
 
 
 def _write(
-    conn: sa.Connection, histories: Iterable[_History], batch: Sequence[Incoming], now: datetime
+    conn: sa.Connection, histories: Iterable[_History], batch: Sequence[Prepared], now: datetime
 ) -> None:
     raw_needed: set[str] = set()
     new_versions: list[dict[str, Any]] = []
@@ -250,13 +237,13 @@ def _write(
             row = {
                 "event_id": history.id,
                 "version_key": vk,
-                "updated_at": version.event.updated_at,
-                "content_hash": version.hash,
+                "updated_at": version.content.columns()["updated_at"],
+                "content_hash": version.content.hash,
                 "received_at": version.received_at,
                 "changes": version.changes,
                 "raw_sha256": version.raw_sha256,
                 "origin": version.origin,
-                "data": version.data,
+                "data": version.content.text(),
             }
             (changed_versions if version.stored else new_versions).append(row)
         current = history.versions[history.current]
@@ -280,26 +267,13 @@ def _write(
 
 
 def _event_row(history: _History, current: _Version, now: datetime) -> dict[str, Any]:
-    event = current.event
     return {
         "id": history.id,
         "key": history.key,
-        "source": event.source,
-        "type_code": event.type_code,
-        "category": event.category.value,
-        "service": event.service,
-        "title": event.title,
-        "severity": event.severity.value,
-        "status": event.status.value,
-        "region": event.region,
-        "accounts": " ".join(event.accounts),
-        "start_at": event.start_at,
-        "end_at": event.end_at,
-        "updated_at": event.updated_at,
-        "deadline_at": event.deadline_at,
+        **current.content.columns(),
         "first_seen_at": history.first_seen_at,
         "last_seen_at": now,
         "version_count": history.version_count,
         "current_version": history.current,
-        "content_hash": current.hash,
+        "content_hash": current.content.hash,
     }
