@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from opswarden.core.event import Event
+from opswarden.core.event import Event, event_id
 from opswarden.errors import NotFoundError
 from opswarden.store.schema import dead_letters, event_versions, events
 
@@ -121,7 +121,7 @@ def _stored_event(row: Any) -> StoredEvent:
 def get_event(conn: sa.Connection, ref: str) -> StoredEvent:
     """An event by id, by a unique id prefix (at least 6 characters), or by identity key."""
     query = sa.select(events, event_versions.c.data).join(event_versions, _CURRENT_JOIN)
-    row = conn.execute(query.where(sa.or_(events.c.id == ref, events.c.key == ref))).first()
+    row = conn.execute(query.where(events.c.id.in_([ref, event_id(ref)]))).first()
     if row is None and len(ref) >= 6:
         prefix = ref if ref.startswith("ev-") else f"ev-{ref}"
         rows = conn.execute(

@@ -1,7 +1,8 @@
 """Tables of the operational store (SQLAlchemy Core). Alembic migrations create and evolve them.
 
 * ``events``: the current state of every event, one row per identity key: searchable columns copied
-  out of the current version, whose full content is in ``event_versions.data``.
+  out of the current version, whose full content is in ``event_versions.data``. The primary key is
+  a hash of the identity key (``core.event.event_id``), so the key itself needs no index.
 * ``event_versions``: every version (one per source update time), its content hash, what materially
   changed from the version before, and the sha256 of the raw payload that brought it.
 * ``raw_payloads``: every distinct payload as received (by sha256, so a redelivery stores nothing).
@@ -68,7 +69,7 @@ events = sa.Table(
     "events",
     metadata,
     sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("key", sa.Text, nullable=False, unique=True),
+    sa.Column("key", sa.Text, nullable=False),
     sa.Column("source", sa.String(128), nullable=False),
     sa.Column("type_code", sa.Text, nullable=False),
     sa.Column("category", sa.String(32), nullable=False),
@@ -88,7 +89,6 @@ events = sa.Table(
     sa.Column("current_version", sa.String(32), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("lifecycle", sa.String(16), nullable=False, server_default="new"),
-    sa.Index("ix_events_source_updated", "source", "updated_at"),
     sa.Index("ix_events_updated", "updated_at"),
     sa.Index("ix_events_deadline", "deadline_at"),
 )

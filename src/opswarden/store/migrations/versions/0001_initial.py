@@ -22,7 +22,7 @@ def upgrade() -> None:
     op.create_table(
         "events",
         sa.Column("id", sa.String(32), primary_key=True),
-        sa.Column("key", sa.Text, nullable=False, unique=True),
+        sa.Column("key", sa.Text, nullable=False),
         sa.Column("source", sa.String(128), nullable=False),
         sa.Column("type_code", sa.Text, nullable=False),
         sa.Column("category", sa.String(32), nullable=False),
@@ -43,7 +43,6 @@ def upgrade() -> None:
         sa.Column("content_hash", sa.String(64), nullable=False),
         sa.Column("lifecycle", sa.String(16), nullable=False, server_default="new"),
     )
-    op.create_index("ix_events_source_updated", "events", ["source", "updated_at"])
     op.create_index("ix_events_updated", "events", ["updated_at"])
     op.create_index("ix_events_deadline", "events", ["deadline_at"])
     op.create_table(
