@@ -7,17 +7,25 @@ docs/configuration.md for every setting.
 
 from __future__ import annotations
 
+import json
 import os
+import re
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from opswarden.errors import ConfigurationError
 from opswarden.sources.eventbridge import FingerprintRule
 
 _SECRET_FIELDS = ("api_key", "hmac_secret")
+# What to write instead, for settings whose validation message alone does not say it.
+_EXAMPLES = {
+    "fingerprints": 'a JSON list like [{"source": "com.example.*", "fields": ["detail.orderId"]}]',
+}
+_FIELD_IN_SETTINGS_ERROR = re.compile(r'field "(\w+)"')
 
 
 def default_data_dir() -> Path:
@@ -62,7 +70,11 @@ class Settings(BaseSettings):
                 try:
                     values[name] = Path(path).read_text().strip()
                 except OSError as exc:
-                    raise ValueError(f"OPSWARDEN_{name.upper()}_FILE: cannot read {path}: {exc}") from exc
+                    # Not a ValueError: pydantic would file it under no field ("OPSWARDEN_: Value error").
+                    raise ConfigurationError(
+                        f"OPSWARDEN_{name.upper()}_FILE: cannot read {path} ({exc.strerror or exc}): "
+                        f"write the path of a readable file, or set OPSWARDEN_{name.upper()} instead"
+                    ) from None
         return values
 
     @property
@@ -88,11 +100,50 @@ def _hide_password(url: str) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment plus explicit overrides (CLI flags), or a ConfigurationError."""
+    """Settings from the environment plus explicit overrides (CLI flags), or a ConfigurationError.
+
+    Every message names the environment variable and what is wrong with it, e.g.
+    ``invalid settings: OPSWARDEN_BATCH_SIZE: Input should be greater than or equal to 1``.
+    """
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        problems = "; ".join(
-            f"OPSWARDEN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors()
-        )
-        raise ConfigurationError(f"invalid settings: {problems}") from None
+        problem = _validation_problems(exc)
+    except SettingsError as exc:  # a complex setting (a list) whose value is not JSON
+        problem = _parse_problem(exc)
+    except ConfigurationError as exc:
+        problem = str(exc)
+    raise ConfigurationError(f"invalid settings: {problem}")
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """``OPSWARDEN_<FIELD>: [<path in the value>: ]<message>``, one clause per variable."""
+    by_field: defaultdict[str, list[str]] = defaultdict(list)
+    for error in exc.errors():
+        field, *inner = error["loc"] or ("",)
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in inner).removeprefix(".")
+        by_field[str(field)].append(f"{where}: {error['msg']}" if where else error["msg"])
+    return "; ".join(
+        f"{_variable(field)}: {', '.join(messages)}" + _instead(field) for field, messages in by_field.items()
+    )
+
+
+def _parse_problem(exc: SettingsError) -> str:
+    match = _FIELD_IN_SETTINGS_ERROR.search(str(exc))
+    if match is None:
+        return str(exc)
+    field, cause = match.group(1), exc.__cause__
+    reason = (
+        f"not valid JSON ({cause.msg} at line {cause.lineno} column {cause.colno})"
+        if isinstance(cause, json.JSONDecodeError)
+        else "not valid JSON"
+    )
+    return f"{_variable(field)}: {reason}" + (_instead(field) or ": write valid JSON")
+
+
+def _variable(field: str) -> str:
+    return f"OPSWARDEN_{field.upper()}" if field else "settings"
+
+
+def _instead(field: str) -> str:
+    return f": write {_EXAMPLES[field]}" if field in _EXAMPLES else ""

@@ -332,6 +332,73 @@ def test_an_invalid_batch_size_is_a_configuration_error(cli: Cli, command: list[
     assert "Traceback" not in result.output
 
 
+FINGERPRINTS_INSTEAD = 'write a JSON list like [{"source": "com.example.*", "fields": ["detail.orderId"]}]'
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            '[{"source": "com.example.*", fields: ["detail.orderId"]}]',
+            "not valid JSON (Expecting property name enclosed in double quotes at line 1 column 30)",
+        ),
+        ('[{"source": "com.example.*"}]', "[0].fields: Field required"),
+        ('{"source": "com.example.*", "fields": ["detail.orderId"]}', "Input should be a valid tuple"),
+    ],
+)
+@pytest.mark.parametrize("command", [["ingest", str(BATCH)], ["events", "list"], ["config", "show"]])
+def test_bad_fingerprints_are_a_one_line_error_naming_the_variable_and_the_fix(
+    cli: Cli, command: list[str], value: str, problem: str
+) -> None:
+    result = cli(*command, env={"OPSWARDEN_FINGERPRINTS": value})
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: invalid settings: OPSWARDEN_FINGERPRINTS: {problem}: {FINGERPRINTS_INSTEAD}"
+    ]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("missing", ["no-such-file", "."])
+@pytest.mark.parametrize("command", [["events", "list"], ["config", "show"]])
+def test_an_unreadable_secret_file_is_a_one_line_error_naming_its_variable(
+    cli: Cli, tmp_path: Path, command: list[str], missing: str
+) -> None:
+    path = tmp_path / missing
+    reason = "Is a directory" if path.is_dir() else "No such file or directory"
+
+    result = cli(*command, env={"OPSWARDEN_API_KEY_FILE": str(path)})
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        f"error: invalid settings: OPSWARDEN_API_KEY_FILE: cannot read {path} ({reason}): "
+        "write the path of a readable file, or set OPSWARDEN_API_KEY instead"
+    ]
+
+
+@pytest.mark.parametrize("command", [["events", "list"], ["ingest", str(BATCH)]])
+def test_an_unreachable_database_is_a_one_line_error_without_its_password(
+    tmp_path: Path, command: list[str]
+) -> None:
+    url = "postgresql://ops:pw-5b7d9f1a3c@127.0.0.1:1/opswarden"  # nothing listens on port 1
+    done = subprocess.run(
+        [sys.executable, "-m", "opswarden", "--data-dir", str(tmp_path), "--database-url", url, *command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 2
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(
+        "error: database postgresql://ops:***@127.0.0.1:1/opswarden: opening the store failed: connection failed: "
+    )
+    assert "Connection refused" in line
+    assert "pw-5b7d9f1a3c" not in done.stderr + done.stdout
+    assert done.stdout == ""
+
+
 def test_python_dash_m_opswarden_prints_the_version() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "opswarden", "version"],

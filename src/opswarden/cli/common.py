@@ -72,5 +72,10 @@ def print_json(data: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    print_error(message)
     raise typer.Exit(code)
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr, one line however long (never wrapped, so logs can grep it)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

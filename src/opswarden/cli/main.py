@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from opswarden import __version__
-from opswarden.cli.common import Format, console, err_console, fail, get_app, print_json
+from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
 from opswarden.errors import ConfigurationError, OpswardenError
 from opswarden.settings import load_settings
@@ -107,5 +107,5 @@ def main() -> None:
     try:
         app()
     except OpswardenError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        print_error(str(exc))
         raise SystemExit(2) from None

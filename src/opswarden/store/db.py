@@ -12,7 +12,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from opswarden.errors import ConfigurationError
+from opswarden.errors import ConfigurationError, StoreError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,7 +33,13 @@ def make_engine(url: str) -> sa.Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"database {shown_url(url)}: cannot create its directory {folder}: {exc.strerror or exc}"
+                ) from None
         engine = sa.create_engine(parsed, json_serializer=_json_serializer)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         return engine
@@ -47,6 +53,14 @@ def make_engine(url: str) -> sa.Engine:
                 "PostgreSQL needs the psycopg driver: pip install 'opswarden[postgres]'"
             ) from None
     raise ConfigurationError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may be shown to people: any password replaced by ``***``."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<unparseable URL>"
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
