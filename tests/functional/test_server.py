@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -40,6 +43,7 @@ class Live:
     app: Application
     clock: FakeClock
     http: httpx.Client
+    url: str
 
     def post(self, body: bytes, **headers: str) -> httpx.Response:
         return self.http.post("/events", content=body, headers=headers)
@@ -91,7 +95,7 @@ def start(tmp_path: Path, **settings: Any) -> Iterator[Live]:
     try:
         for url in serve(application):
             with httpx.Client(base_url=url, timeout=30) as http:
-                yield Live(application, clock, http)
+                yield Live(application, clock, http, url)
     finally:
         application.close()
 
@@ -105,6 +109,33 @@ def live(tmp_path: Path) -> Iterator[Live]:
 def small(tmp_path: Path) -> Iterator[Live]:
     """A server that accepts bodies of at most 1 KiB."""
     yield from start(tmp_path, max_body_bytes=1024)
+
+
+def raw_exchange(url: str, head: str, *parts: bytes) -> tuple[int, Any]:
+    """Send a request head and body parts over a plain socket, then read the response without
+    finishing the request: (status, JSON body). Fails if the server waits for more of the body."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode())
+        for part in parts:
+            sock.sendall(part)
+        received = b""
+        try:
+            while b"\r\n\r\n" not in received:
+                received += sock.recv(65536)
+            header, rest = received.split(b"\r\n\r\n", 1)
+            declared = re.search(rb"(?i)content-length: *(\d+)", header)
+            length = int(declared.group(1)) if declared else 0
+            while len(rest) < length:
+                rest += sock.recv(65536)
+        except TimeoutError:
+            pytest.fail("no answer within 10 s: the server is waiting for the rest of the body")
+    return int(header.split()[1]), orjson.loads(rest[:length])
+
+
+def chunk(data: bytes) -> bytes:
+    """One chunk of a ``Transfer-Encoding: chunked`` body."""
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
 def lines(*bodies: bytes) -> bytes:
@@ -265,6 +296,38 @@ def test_a_body_over_the_limit_is_413_and_nothing_is_stored(small: Live) -> None
     assert small.post_with_key(fits).status_code == 400  # read and judged, not refused for size
 
 
+@pytest.mark.parametrize("credentials", ["", f"X-Api-Key: {KEY}\n", "X-Api-Key: k-wrong\n"])
+def test_a_declared_oversized_body_is_413_before_authentication_and_before_reading(
+    small: Live, credentials: str
+) -> None:
+    head = f"POST /events HTTP/1.1\nHost: test\n{credentials}Content-Length: 50000000\n\n"
+
+    status, body = raw_exchange(small.url, head)  # not one byte of the 50 MB sent
+
+    assert (status, body) == (413, {"detail": "body over 1024 bytes: split the batch"})
+    assert small.stored() == (0, 0)
+
+
+def test_an_oversized_chunked_body_is_413_without_waiting_for_its_end(small: Live) -> None:
+    head = f"POST /events HTTP/1.1\nHost: test\nX-Api-Key: {KEY}\nTransfer-Encoding: chunked\n\n"
+
+    # 1.5 KiB of a body that never ends: refused once the limit is passed.
+    status, body = raw_exchange(small.url, head, chunk(b" " * 512), chunk(b" " * 512), chunk(b" " * 512))
+
+    assert (status, body) == (413, {"detail": "body over 1024 bytes: split the batch"})
+    assert small.stored() == (0, 0)
+
+
+def test_a_chunked_body_within_the_limit_is_read_and_ingested(small: Live) -> None:
+    event = b'{"specversion": "1.0", "id": "c-1", "source": "https://ci.example.com", "type": "deploy"}'
+    head = f"POST /events HTTP/1.1\nHost: test\nX-Api-Key: {KEY}\nTransfer-Encoding: chunked\n\n"
+
+    status, summary = raw_exchange(small.url, head, chunk(event[:40]), chunk(event[40:]), b"0\r\n\r\n")
+
+    assert (status, summary["new"]) == (200, 1)
+    assert small.stored() == (1, 0)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Reading
 
@@ -289,6 +352,67 @@ def test_get_events_and_one_event(live: Live) -> None:
     assert [v["received_at"] for v in detail["versions"]] == ["2026-03-07T08:00:00Z", "2026-03-07T10:00:00Z"]
     assert {"field": "status", "old": "open", "new": "closed"} in detail["versions"][1]["changes"]
     assert live.get(f"/events/{health['id'][:10]}").json() == detail
+
+
+def test_get_one_event_by_an_identity_key_with_slashes(live: Live) -> None:
+    live.post_with_key(lines(ALARM, HEALTH))
+    assert "/" in HEALTH_ISSUE_KEY
+
+    by_key = live.get(f"/events/{HEALTH_ISSUE_KEY}")
+    encoded = live.get(f"/events/{quote(HEALTH_ISSUE_KEY, safe='')}")
+
+    assert by_key.status_code == 200, by_key.text
+    assert by_key.json()["key"] == HEALTH_ISSUE_KEY
+    assert encoded.json() == by_key.json()
+    assert live.get(f"/events/{ALARM_KEY}").json()["key"] == ALARM_KEY
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"type": "AWS_EC2_OPERATIONAL_ISSUE"}, {HEALTH_ISSUE_KEY}),
+        ({"type": "CloudWatch Alarm State Change"}, {ALARM_KEY}),
+        ({"since": "3d"}, {ALARM_KEY, FINDING_KEY, HEALTH_ISSUE_KEY}),  # now is 2026-03-07T08:00Z
+        ({"since": "2d"}, {HEALTH_ISSUE_KEY}),
+        ({"since": "2026-03-04T10:30:00Z"}, {FINDING_KEY, HEALTH_ISSUE_KEY}),
+        ({"until": "2026-03-04T10:30:00Z"}, {ALARM_KEY}),
+        ({"since": "2026-03-04", "until": "2026-03-05"}, {ALARM_KEY, FINDING_KEY}),
+        ({"since": "60h", "until": "1d", "source": "aws.health"}, {HEALTH_ISSUE_KEY}),
+        ({"until": "Wed, 4 Mar 2026 10:00:00 GMT"}, set()),
+    ],
+)
+def test_get_events_filters_by_type_and_update_time(
+    live: Live, params: dict[str, str], expected: set[str]
+) -> None:
+    live.post_with_key(lines(ALARM, FINDING, HEALTH))
+
+    response = live.get("/events", **params)
+
+    assert response.status_code == 200, response.text
+    assert {row["key"] for row in response.json()} == expected
+
+
+@pytest.mark.parametrize(("name", "value"), [("since", "2 days"), ("until", "yesterday"), ("since", "")])
+def test_get_events_with_an_unreadable_time_is_422_saying_what_to_write(
+    live: Live, name: str, value: str
+) -> None:
+    response = live.get("/events", **{name: value})
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": f"{name}: {value!r}: write a duration like 7d / 12h or a date like 2026-01-31"
+    }
+
+
+def test_get_events_limit_defaults_to_100_and_is_at_most_1000(live: Live) -> None:
+    live.post_with_key(lines(ALARM))
+    # The ALARM as 120 distinct alarms (names differ), each a record of its own.
+    alarms = [ALARM.replace(b"checkout-api-5xx", f"checkout-api-{i}".encode()) for i in range(120)]
+    assert live.post_with_key(lines(*alarms)).json()["new"] == 120
+
+    assert len(live.get("/events").json()) == 100
+    assert len(live.get("/events", limit=1000).json()) == 121
+    assert live.get("/events", limit=1001).status_code == 422
 
 
 def test_get_an_unknown_event_is_404(live: Live) -> None:

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opswarden.core.timeparse import format_time, parse_time
+from opswarden.core.timeparse import format_time, parse_since, parse_time
 from opswarden.errors import TimestampError
 
 pytestmark = pytest.mark.unit
@@ -64,3 +64,38 @@ def test_bad_values_say_what_they_are(bad: object) -> None:
 def test_format_time_is_iso_z() -> None:
     assert format_time(T) == "2023-01-27T06:02:51Z"
     assert format_time(None) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "age"),
+    [
+        ("7d", timedelta(days=7)),
+        ("12h", timedelta(hours=12)),
+        ("30m", timedelta(minutes=30)),
+        ("45s", timedelta(seconds=45)),
+        ("2w", timedelta(weeks=2)),
+        (" 3 d ", timedelta(days=3)),
+        ("0h", timedelta(0)),
+    ],
+)
+def test_parse_since_reads_an_age_before_now(text: str, age: timedelta) -> None:
+    assert parse_since(text, T) == T - age
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-01-31", datetime(2026, 1, 31, tzinfo=UTC)),
+        ("2023-01-27T08:02:51+02:00", T),
+        ("Fri, 27 Jan 2023 06:02:51 GMT", T),
+    ],
+)
+def test_parse_since_reads_any_timestamp(text: str, expected: datetime) -> None:
+    assert parse_since(text, datetime(2030, 1, 1, tzinfo=UTC)) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "  ", "7y", "-7d", "last week", "2026-13-01"])
+def test_parse_since_says_what_to_write_instead(bad: str) -> None:
+    with pytest.raises(TimestampError) as raised:
+        parse_since(bad, T)
+    assert str(raised.value) == f"{bad!r}: write a duration like 7d / 12h or a date like 2026-01-31"

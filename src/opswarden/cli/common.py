@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -14,7 +13,7 @@ import typer
 from rich.console import Console
 
 from opswarden.app import Application
-from opswarden.core.timeparse import parse_time
+from opswarden.core.timeparse import parse_since
 from opswarden.errors import ConfigurationError, TimestampError
 from opswarden.settings import load_settings
 
@@ -27,10 +26,6 @@ err_console = Console(stderr=True, width=_WIDTH)
 class Format(StrEnum):
     TABLE = "table"
     JSON = "json"
-
-
-_DURATION = re.compile(r"^(\d+)\s*([smhdw])$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def get_app(ctx: typer.Context) -> Application:
@@ -53,18 +48,13 @@ def get_app(ctx: typer.Context) -> Application:
 
 
 def parse_when(value: str | None, now: datetime) -> datetime | None:
-    """``7d``, ``12h``, ``30m`` (ago), or any timestamp opswarden parses (ISO 8601, RFC 1123 …)."""
+    """``--since`` / ``--until``: an age (``7d``, ``12h``) or a timestamp (:func:`parse_since`)."""
     if value is None:
         return None
-    match = _DURATION.match(value.strip())
-    if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        return parse_time(value)
-    except TimestampError:
-        raise typer.BadParameter(
-            f"{value!r}: write a duration like 7d / 12h or a date like 2026-01-31"
-        ) from None
+        return parse_since(value, now)
+    except TimestampError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def print_json(data: Any) -> None:

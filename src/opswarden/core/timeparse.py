@@ -35,6 +35,8 @@ _NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?$")
 # Epoch values above this are milliseconds (1e11 seconds is the year 5138).
 _MS_THRESHOLD = 1e11
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_AGE = re.compile(r"^(\d+)\s*([smhdw])$")
+_AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -113,6 +115,21 @@ def _from_iso(text: str) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def parse_since(value: str, now: datetime) -> datetime:
+    """A moment given as an age before ``now`` (``7d``, ``12h``, ``30m``, ``45s``, ``2w``) or as any
+    timestamp :func:`parse_time` reads. The ``since``/``until`` filters of the CLI and the HTTP API."""
+    match = _AGE.match(value.strip())
+    if match:
+        return now - timedelta(**{_AGE_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = parse_time(value)
+    except TimestampError:
+        moment = None
+    if moment is None:
+        raise TimestampError(f"{value!r}: write a duration like 7d / 12h or a date like 2026-01-31")
+    return moment
 
 
 def format_time(value: datetime | None) -> str | None:

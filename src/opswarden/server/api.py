@@ -2,7 +2,8 @@
 
 * ``POST /events`` — one JSON value, an array, or NDJSON; answered only after the durable write, with
   the ingest summary. 200 when anything was accepted (rejections listed), 400 when all was rejected.
-* ``GET /events``, ``GET /events/{id}`` — the JSON contract of the CLI.
+* ``GET /events``, ``GET /events/{ref}`` — the JSON contract of the CLI; ``ref`` may be an identity
+  key with ``/`` in it (AWS Health keys).
 * ``GET /healthz`` — liveness and database reachability (no authentication).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
@@ -17,21 +19,48 @@ from fastapi.responses import JSONResponse
 
 from opswarden import __version__
 from opswarden.app import Application
-from opswarden.errors import NotFoundError
+from opswarden.core.timeparse import parse_since
+from opswarden.errors import NotFoundError, TimestampError
 from opswarden.server import auth
 from opswarden.store.reader import EventFilter
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over the limit: by its
+    ``Content-Length`` before anything is read, else (chunked) while it is read. Never buffered whole."""
+    limit: int = request.app.state.max_body_bytes
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body over {limit} bytes: split the batch")
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise HTTPException(413, f"body over {limit} bytes: split the batch")
+    return bytes(received)
+
+
+Body = Annotated[bytes, Depends(read_body)]  # read once per request, by auth and by the endpoint
 
 
 def create_api(app: Application) -> FastAPI:
     api = FastAPI(title="opswarden", version=__version__)
     settings = app.settings
+    api.state.max_body_bytes = settings.max_body_bytes
     write_lock = threading.Lock()  # one writer at a time per process (SQLite has one anyway)
 
-    async def authenticated(request: Request) -> None:
-        body = await request.body()
+    async def authenticated(request: Request, body: Body) -> None:
         reason = auth.check(request.headers, body, time.time(), settings.api_key, settings.hmac_secret)
         if reason is not None:
             raise HTTPException(status_code=401, detail=reason)
+
+    def moment(name: str, value: str | None) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_since(value, app.clock.now())
+        except TimestampError as exc:
+            raise HTTPException(422, f"{name}: {exc}") from None
 
     @api.get("/healthz")
     def healthz() -> dict[str, Any]:
@@ -39,10 +68,7 @@ def create_api(app: Application) -> FastAPI:
         return {"status": "ok", "version": __version__, "database": app.store.backend}
 
     @api.post("/events", dependencies=[Depends(authenticated)])
-    async def post_events(request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > settings.max_body_bytes:
-            raise HTTPException(413, f"body over {settings.max_body_bytes} bytes: split the batch")
+    async def post_events(body: Body) -> JSONResponse:
         if not body.strip():
             raise HTTPException(400, "empty body: send a JSON event, an array of events, or NDJSON")
 
@@ -59,27 +85,33 @@ def create_api(app: Application) -> FastAPI:
     @api.get("/events", dependencies=[Depends(authenticated)])
     def list_events(
         source: str | None = None,
+        type_code: Annotated[str | None, Query(alias="type")] = None,
         category: str | None = None,
         status: str | None = None,
         severity: str | None = None,
         account: str | None = None,
         region: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0)] = 0,
     ) -> list[dict[str, Any]]:
         flt = EventFilter(
             source=source,
+            type_code=type_code,
             category=category,
             status=status,
             severity=severity,
             account=account,
             region=region,
+            since=moment("since", since),
+            until=moment("until", until),
             limit=limit,
             offset=offset,
         )
         return app.events_json(flt)
 
-    @api.get("/events/{ref}", dependencies=[Depends(authenticated)])
+    @api.get("/events/{ref:path}", dependencies=[Depends(authenticated)])
     def show_event(ref: str) -> dict[str, Any]:
         try:
             return app.event_json(ref)
