@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from opswarden.core.event import Category, Event, Page, Resource, Severity, Status
+from opswarden.core.event import Category, Event, Page, Resource, Severity, Status, content_hash
 from opswarden.errors import PayloadError, TimestampError
 from opswarden.sources import health
 from opswarden.sources.registry import find_source
@@ -85,7 +85,6 @@ def test_account_specific_issue() -> None:
         "actionability": "ACTION_MAY_BE_REQUIRED",
         "personas": ["OPERATIONS"],
         "backupEvent": False,
-        "delivery_region": "eu-west-1",
         "detail_type": "AWS Health Event",
     }
 
@@ -240,11 +239,32 @@ def test_severity_mapping(code: str, category: str, expected: Severity) -> None:
     assert one(payload).severity is expected  # closed keeps its mapping
 
 
-def test_backup_event_keeps_the_delivery_region() -> None:
-    event = one(fixture("eventbridge_backup_event.json"))
-    assert event.region == "us-east-1"
-    assert event.details["delivery_region"] == "us-west-2"
+def test_backup_event_is_in_the_event_region_not_the_delivery_region() -> None:
+    payload = fixture("eventbridge_backup_event.json")
+    event = one(payload)
+    assert (payload["region"], event.region) == ("us-west-2", "us-east-1")
+    assert "delivery_region" not in event.details  # delivery metadata: only in the raw payload
     assert event.details["backupEvent"] is True
+
+
+def test_copies_delivered_in_two_regions_have_equal_content() -> None:
+    primary = fixture("eventbridge_issue_account_specific.json")
+    copy_ = copy.deepcopy(primary)
+    copy_.update(id="0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", region="us-west-2")
+    assert primary["region"] != copy_["region"]
+    assert primary["detail"]["eventRegion"] == copy_["detail"]["eventRegion"]
+
+    first, second = one(primary), one(copy_)
+
+    assert content_hash(first) == content_hash(second)
+    assert first == second
+
+
+def test_without_an_event_region_the_delivery_region_is_the_region() -> None:
+    payload = fixture("eventbridge_issue_account_specific.json")
+    del payload["detail"]["eventRegion"]
+    payload["region"] = "us-west-2"
+    assert one(payload).region == "us-west-2"  # before the ARN's eu-west-1
 
 
 def test_detail_only_planned_change() -> None:

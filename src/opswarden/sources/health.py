@@ -265,7 +265,6 @@ def _details(
         "personas": personas or None,
         "backupEvent": backup.strip().lower() == "true" if backup else None,
         "availabilityZone": opt_str(detail, "availabilityZone"),
-        "delivery_region": ctx.delivery_region,
         "detail_type": ctx.detail_type,
         "event_type_category": raw_category if raw_category != category.value else None,
     }
