@@ -10,8 +10,6 @@ from typing import Any
 from opswarden.core.timeparse import format_time
 from opswarden.store.reader import StoredEvent, StoredVersion
 
-CONTRACT_VERSION = 1
-
 
 def event_summary(stored: StoredEvent) -> dict[str, Any]:
     """One event in a list."""

@@ -13,6 +13,8 @@ from opswarden.sources import cloudevents
 from opswarden.sources.registry import find_source
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.unit
+
 
 def _one(payload: Any) -> Any:
     events = cloudevents.SOURCE.normalise(payload)

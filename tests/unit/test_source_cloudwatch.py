@@ -13,6 +13,8 @@ from opswarden.sources import cloudwatch
 from opswarden.sources.registry import find_source
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.unit
+
 ARN = "arn:aws:cloudwatch:eu-west-1:210987654321:alarm:payments-db-cpu-high"
 KEY = f"aws.cloudwatch:{ARN}"
 

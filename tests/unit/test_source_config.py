@@ -15,6 +15,8 @@ from opswarden.sources import config
 from opswarden.sources.registry import find_source
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.unit
+
 BUCKET_KEY = (
     "aws.config:210987654321:eu-west-1:s3-bucket-public-read-prohibited-conformance-pack-k2x9wq7rt:"
     "AWS::S3::Bucket:payments-artifacts-eu"

@@ -13,6 +13,8 @@ from opswarden.sources import ec2
 from opswarden.sources.registry import find_source
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.unit
+
 KEY = "aws.ec2:instance-state:210987654321:i-0a1b2c3d4e5f60718"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,10 +12,13 @@ from pydantic import ValidationError
 
 from opswarden.core.event import Category, Severity, Status
 from opswarden.errors import PayloadError
+from opswarden.settings import load_settings
 from opswarden.sources import eventbridge
 from opswarden.sources.eventbridge import FingerprintRule
 from opswarden.sources.registry import build_registry, find_source
 from tests.conftest import load_fixture
+
+pytestmark = pytest.mark.unit
 
 ORDER_RULE = FingerprintRule(source="com.example.*", detail_type="Order *", fields=("detail.orderId",))
 
@@ -122,3 +127,49 @@ def test_resources_given_as_a_string_is_not_split_into_characters() -> None:
     payload["resources"] = "arn:aws:states:eu-west-1:210987654321:execution:fulfil-order:ord-77812"
     event = _one(payload)
     assert all(len(r.id) > 1 for r in event.resources)
+
+
+DOCS = Path(__file__).parent.parent.parent / "docs"
+
+
+@pytest.mark.parametrize("page", ["sources/custom.md", "configuration.md"])
+def test_the_documented_fingerprint_setting_gives_the_documented_keys(
+    page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (DOCS / page).read_text()
+    setting = re.search(r"export OPSWARDEN_FINGERPRINTS='(.+?)'", text, re.DOTALL)
+    assert setting, f"{page} shows no OPSWARDEN_FINGERPRINTS example"
+    documented = set(re.findall(r"`(com\.example\.\w+:[^`]+)`", text))
+    monkeypatch.setenv("OPSWARDEN_FINGERPRINTS", setting.group(1))
+    rules = load_settings().fingerprints
+    deliveries = [
+        ("com.example.shop", "Order Placed", {"orderId": "o-1", "status": "placed"}),
+        ("com.example.deploy", "Deployed", {"service": "payments", "environment": "prod"}),
+    ]
+
+    keys = {
+        _one(
+            {
+                "version": "0",
+                "id": "1",
+                "detail-type": kind,
+                "source": source,
+                "account": "111122223333",
+                "time": "2026-01-01T00:00:00Z",
+                "region": "eu-west-1",
+                "resources": [],
+                "detail": detail,
+            },
+            rules,
+        ).key
+        for source, kind, detail in deliveries
+    }
+
+    assert (
+        keys
+        == documented
+        == {
+            "com.example.shop:Order Placed:o-1",
+            'com.example.deploy:Deployed:["payments","prod"]',
+        }
+    )

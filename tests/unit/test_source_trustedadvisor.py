@@ -13,6 +13,8 @@ from opswarden.sources import trustedadvisor
 from opswarden.sources.registry import find_source
 from tests.conftest import load_fixture
 
+pytestmark = pytest.mark.unit
+
 SG_ARN = "arn:aws:ec2:eu-west-1:210987654321:security-group/sg-0a1b2c3d4e5f60718"
 
 

@@ -25,7 +25,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Severity(StrEnum):
-    """Normalised severity, most severe first. See docs/sources.md for the mapping per source."""
+    """Normalised severity, most severe first.
+
+    The mapping of each source's scale: docs/concepts.md#normalised-severity.
+    """
 
     CRITICAL = "critical"
     HIGH = "high"
