@@ -16,12 +16,14 @@ hash covers every normalised field except delivery metadata, so an identical red
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from opswarden.core.timeparse import format_utc
 
 
 class Severity(StrEnum):
@@ -145,11 +147,15 @@ class Event(BaseModel):
 
     @model_validator(mode="after")
     def _canonicalise(self) -> Event:
-        # List fields in one canonical order, so equal content always hashes equal.
+        # List fields in one canonical order, so equal content always hashes equal. Most events have
+        # at most one of each, which is canonical already: skip the sorting for them (the hot path).
         fields = self.__dict__
-        fields["accounts"] = tuple(sorted(set(self.accounts)))
-        fields["resources"] = union_resources(self.resources)
-        fields["links"] = canonical_links(self.links)
+        if len(self.accounts) > 1:
+            fields["accounts"] = tuple(sorted(set(self.accounts)))
+        if len(self.resources) > 1:
+            fields["resources"] = union_resources(self.resources)
+        if len(self.links) > 1:
+            fields["links"] = canonical_links(self.links)
         return self
 
     def canonical(self) -> Event:
@@ -193,7 +199,11 @@ def event_id(key: str) -> str:
 
 def _time(value: datetime | None) -> str | None:
     # The same text as pydantic's JSON mode for aware UTC datetimes, without its per-call cost.
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # what the sources produce: the cached, faster formatter
+        return format_utc(value)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 def content_dict(event: Event) -> dict[str, Any]:

@@ -32,6 +32,10 @@ _RFC1123 = re.compile(
 )
 _ISO_OFFSET_NO_COLON = re.compile(r"([+-]\d{2})(\d{2})$")
 _NUMERIC = re.compile(r"^-?\d+(?:\.\d+)?$")
+# The two spellings nearly every AWS payload uses, parsed without the general code's regex rewrites:
+# ISO 8601 in UTC (``2026-01-01T00:00:00Z``, ``…00.000+0000``) and RFC 1123 (``Thu, 01 Jan 2026 … GMT``).
+_ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(Z|\+0000|\+00:00)")
+_RFC1123_GMT = re.compile(r"[A-Za-z]{3}, \d\d [A-Za-z]{3} \d{4} \d\d:\d\d:\d\d GMT")
 # Epoch values above this are milliseconds (1e11 seconds is the year 5138).
 _MS_THRESHOLD = 1e11
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -60,11 +64,46 @@ def parse_time(value: Any) -> datetime | None:
 def parse_time_text(value: str) -> datetime:
     """:func:`parse_time` for a non-empty string (cached: payloads repeat the same times a lot)."""
     text = value.strip()
+    fast = _parse_common(text)
+    if fast is not None:
+        return fast
     if _NUMERIC.match(text):
         return _from_epoch(float(text))
     if text[:1].isalpha() or _RFC1123.match(text):
         return _from_rfc1123(text)
     return _from_iso(text)
+
+
+def _parse_common(text: str) -> datetime | None:
+    """The common spellings, by the same constructor calls as the general code; ``None`` otherwise.
+
+    Anything unusual, invalid dates included, returns ``None`` so that the general code below decides
+    (and words the error). A time ending in ``Z`` or ``+0000`` is read as ``+00:00``, as
+    :func:`_from_iso` does, so the result is the same object the general code returns.
+    """
+    iso = _ISO_UTC.fullmatch(text)
+    if iso is not None:
+        try:
+            return datetime.fromisoformat(text[: iso.start(1)] + "+00:00")
+        except ValueError:
+            return None
+    if _RFC1123_GMT.fullmatch(text):
+        month = _MONTHS.get(text[8:11].lower())
+        if month is None:
+            return None
+        try:
+            return datetime(
+                int(text[12:16]),
+                month,
+                int(text[5:7]),
+                int(text[17:19]),
+                int(text[20:22]),
+                int(text[23:25]),
+                tzinfo=UTC,
+            )
+        except ValueError:
+            return None
+    return None
 
 
 def _from_epoch(seconds: float) -> datetime:
@@ -136,4 +175,21 @@ def format_time(value: datetime | None) -> str | None:
     """ISO 8601 UTC with a ``Z``, the one output format."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # what the parsers above return
+        return format_utc(value)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@lru_cache(maxsize=8192)
+def format_utc(value: datetime) -> str:
+    """:func:`format_time` of a datetime whose tzinfo is ``UTC``: ``value.isoformat()`` with ``Z``.
+
+    Written out with ``%`` formatting, which is faster than ``isoformat`` (keyword parsing, offset
+    lookup) and than an f-string with six format specs; and cached, as the same times are formatted
+    for details, content hashes and storage. Only for ``tzinfo is UTC``: equal datetimes in other
+    zones would share a cache entry.
+    """
+    fields = (value.year, value.month, value.day, value.hour, value.minute, value.second)
+    if value.microsecond:
+        return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (*fields, value.microsecond)  # noqa: UP031
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % fields  # noqa: UP031

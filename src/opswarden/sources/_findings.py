@@ -7,14 +7,15 @@ standard ids, and walking a list of findings with a JSON path for errors.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from opswarden.core.event import Severity
 from opswarden.core.timeparse import format_time
 from opswarden.errors import PayloadError
-from opswarden.sources.base import Payload, quote, severity_from_score
+from opswarden.sources.base import Payload, is_mapping, quote, severity_from_score
 
 # Security Hub's documented mapping of Severity.Normalized (0-100) to a label.
 NORMALIZED_BANDS: tuple[tuple[float, Severity], ...] = (
@@ -30,6 +31,8 @@ _STANDARD = re.compile(r"((?:standards|ruleset)/.+)$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 # The region of an ARN, tolerating a malformed partition (``arn:aws::securityhub:us-east-1:…``).
 _ARN_REGION = re.compile(r"^arn:[^:]*:+[^:]+:([a-z]{2}(?:-[a-z]+)+-\d+):")
+_SEPARATORS = re.compile(r"[\s-]+")
+_EMPTY: tuple[Any, ...] = (None, "", [], {}, ())
 
 
 def label_severity(value: Any) -> Severity | None:
@@ -59,6 +62,7 @@ def normalized_severity(value: Any) -> Severity | None:
     return None if score is None else severity_from_score(score, NORMALIZED_BANDS)
 
 
+@lru_cache(maxsize=1024)  # a few products per region: the same arguments come back all the time
 def product_service(product_arn: str | None, product_name: str | None = None) -> str | None:
     """``…:product/aws/guardduty`` → ``guardduty``; ``product/<account>/default`` → ``custom``;
     third-party ``product/<company>/<product>`` → ``<product>``. Falls back to the product name."""
@@ -81,6 +85,7 @@ def standard_id(value: Any) -> str | None:
     return match.group(1) if match else value
 
 
+@lru_cache(maxsize=1024)  # product ARNs: one per product and region
 def arn_region(arn: str | None) -> str | None:
     match = _ARN_REGION.match(arn or "")
     return match.group(1) if match else None
@@ -90,6 +95,7 @@ def is_arn(value: str | None) -> bool:
     return bool(value) and str(value).startswith("arn:")
 
 
+@lru_cache(maxsize=64)
 def console_host(region: str) -> str:
     if region.startswith("cn-"):
         return f"{region}.console.amazonaws.cn"
@@ -102,7 +108,9 @@ def securityhub_console_url(region: str | None, finding_id: str, *, v2: bool = F
     """A link that opens the finding in the Security Hub console (the id is double-encoded there)."""
     if not region:
         return None
-    encoded = quote(quote(finding_id, safe=""), safe="")
+    # Quoted twice; the first pass leaves only unreserved characters and %XX escapes, so the second
+    # one just escapes the "%" signs.
+    encoded = quote(finding_id, safe="").replace("%", "%25")
     if v2:
         path = "securityhub/v2/home?region={r}#/findings?search=finding_info.uid"
     else:
@@ -117,14 +125,16 @@ def iso(value: datetime | None) -> str | None:
 
 def compact(details: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:
     """Drop empty values (None, "", [], {}) except the keys in ``keep``, which are always present."""
-    return {k: v for k, v in details.items() if k in keep or v not in (None, "", [], {}, ())}
+    # ``v or …``: a non-empty value is kept without comparing it to each empty one (the common case).
+    return {k: v for k, v in details.items() if v or k in keep or v not in _EMPTY}
 
 
+@lru_cache(maxsize=1024)  # status words: a handful of values, several per finding
 def upper_word(value: str | None) -> str | None:
     """``In Progress`` → ``IN_PROGRESS`` (one vocabulary for status words across formats)."""
     if not value:
         return None
-    return re.sub(r"[\s-]+", "_", value.strip()).upper() or None
+    return _SEPARATORS.sub("_", value.strip()).upper() or None
 
 
 def finding_items(
@@ -139,7 +149,7 @@ def finding_items(
         raise PayloadError(f"field '{where}' holds no findings")
     for index, item in enumerate(items):
         item_path = f"{where}[{index}]"
-        if not isinstance(item, Mapping):
+        if not is_mapping(item):
             raise PayloadError(f"field '{item_path}' must be an object")
         yield item, item_path
 
@@ -147,7 +157,7 @@ def finding_items(
 def dig(obj: Any, *keys: str) -> Any:
     """``obj[k1][k2]…`` or ``None`` when any step is missing or not an object."""
     for key in keys:
-        if not isinstance(obj, Mapping):
+        if not is_mapping(obj):
             return None
         obj = obj.get(key)
     return obj

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from opswarden.core.event import Event, Severity
 from opswarden.core.timeparse import parse_time, parse_time_text
@@ -75,10 +75,18 @@ def require_mapping(obj: Payload, key: str, path: str = "") -> Payload:
 
 
 def opt_mapping(obj: Payload, key: str) -> Payload:
+    """An object field, or ``{}`` when absent or not an object."""
     value = obj.get(key)
     if type(value) is dict:
         return value
-    return value if isinstance(value, Mapping) else {}
+    return value if value is not None and isinstance(value, Mapping) else {}
+
+
+def is_mapping(value: Any) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, answered at once for dicts and ``None`` (the ABC check is slow)."""
+    if type(value) is dict:
+        return True
+    return value is not None and isinstance(value, Mapping)
 
 
 def opt_list(obj: Payload, key: str) -> list[Any]:
@@ -101,12 +109,16 @@ def time_field(obj: Payload, key: str, path: str = "") -> datetime | None:
 
 
 def first_time(*values: datetime | None) -> datetime | None:
-    return next((v for v in values if v is not None), None)
+    """The first value that is not ``None``."""
+    for value in values:
+        if value is not None:
+            return value
+    return None
 
 
 def str_map(value: Any) -> dict[str, str]:
     """A mapping of string to string (tags, metadata); other values are turned into strings."""
-    if not isinstance(value, Mapping):
+    if value is None or not isinstance(value, Mapping):  # usually absent: skip the ABC check
         return {}
     return {str(k): v if isinstance(v, str) else _show(v) for k, v in value.items() if v is not None}
 
@@ -146,30 +158,48 @@ def envelope_account(payload: Payload) -> str | None:
     return opt_str(payload, "account")
 
 
-def is_envelope(payload: Payload, source: str | None = None, detail_types: Iterable[str] = ()) -> bool:
-    """An EventBridge envelope (optionally from one source, with one of the given detail-types)."""
-    if not isinstance(payload.get("detail"), Mapping) or "detail-type" not in payload:
+def is_envelope(payload: Payload, source: str | None = None, detail_types: tuple[str, ...] = ()) -> bool:
+    """An EventBridge envelope (optionally from one source, with one of the given detail-types).
+
+    Every matcher of the registry starts with this test, so it checks ``type(...) is dict`` (what
+    parsed JSON holds) before the much slower ``isinstance(..., Mapping)``.
+    """
+    detail = payload.get("detail")
+    if "detail-type" not in payload or not (type(detail) is dict or isinstance(detail, Mapping)):
         return False
     if source is not None and payload.get("source") != source:
         return False
-    wanted = tuple(detail_types)
-    return not wanted or payload.get("detail-type") in wanted
+    return not detail_types or payload.get("detail-type") in detail_types
 
 
-_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~")
+_UNRESERVED = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
+_ESCAPES = [f"%{c:02X}" for c in range(128)]
+_PERCENT = ord("%")
 
 
 @lru_cache(maxsize=16)
-def _quote_table(safe: str) -> dict[int, str]:
-    keep = _UNRESERVED | set(safe)
-    return {c: f"%{c:02X}" for c in range(128) if chr(c) not in keep}
+def _kept(safe: str) -> bytes:
+    return _UNRESERVED + safe.encode()
 
 
 def quote(text: str, safe: str = "") -> str:
-    """``urllib.parse.quote`` for building console links, several times faster on ASCII ARNs."""
-    if text.isascii():
-        return text.translate(_quote_table(safe))
-    return urllib.parse.quote(text, safe=safe)
+    """``urllib.parse.quote`` for building console links, several times faster on ASCII ARNs.
+
+    ASCII text is escaped with one ``str.replace`` per distinct unsafe character (an ARN has two or
+    three: ``:``, ``/`` …); ``bytes.translate`` deleting the kept characters finds them in one C pass.
+    ``%`` goes first, so that the escapes added afterwards are not escaped again.
+    """
+    if not text.isascii():
+        return urllib.parse.quote(text, safe=safe)
+    unsafe = set(text.encode().translate(None, _kept(safe)))
+    if not unsafe:
+        return text
+    if _PERCENT in unsafe:
+        unsafe.discard(_PERCENT)
+        text = text.replace("%", "%25")
+    for code in unsafe:
+        text = text.replace(chr(code), _ESCAPES[code])
+    return text
 
 
 def _join(path: str, key: str) -> str:
