@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -112,7 +113,7 @@ def _normalise(payload: Payload) -> list[Event]:
         data = require_mapping(payload, "detail")
         name = require_str(data, "alarmName", "detail")
         listed = next(iter(opt_list(payload, "resources")), None)
-        arn = listed if isinstance(listed, str) and _ALARM_ARN.match(listed) else None
+        arn = listed if isinstance(listed, str) and _parse_alarm_arn(listed) is not None else None
         arn = arn or _build_arn(region, account, name)
         if payload.get("detail-type") == CONFIG_CHANGE:
             return [_config_change(payload, data, arn, account, region)]
@@ -197,11 +198,10 @@ def _alarm_event(
     details: dict[str, Any],
 ) -> Event:
     status, severity = _STATES[value]
-    parsed = _ALARM_ARN.match(arn or "")
-    if parsed and _REGION_CODE.match(parsed["region"]):
-        region = parsed["region"]
-    if parsed and _ACCOUNT.match(parsed["account"]):
-        account = parsed["account"]
+    parsed = _parse_alarm_arn(arn) if arn else None
+    if parsed is not None:  # the ARN's region and account win when well-formed
+        region = parsed[0] or region
+        account = parsed[1] or account
     description = "\n\n".join(
         t for t in (details.get("alarm_description"), details.get("reason")) if isinstance(t, str)
     )
@@ -218,7 +218,7 @@ def _alarm_event(
         status=status,
         upstream_status=value,
         region=region,
-        accounts=unique([account]),
+        accounts=(account,) if account else (),
         resources=(
             Resource(
                 id=arn or name,
@@ -374,6 +374,16 @@ def _get(obj: Payload, camel: str) -> Any:
     """``obj[camel]`` or its PascalCase twin (SNS alarm messages)."""
     value = obj.get(camel)
     return value if value is not None else obj.get(camel[:1].upper() + camel[1:])
+
+
+@lru_cache(maxsize=4096)  # one entry per alarm: its ARN comes with every state change
+def _parse_alarm_arn(arn: str) -> tuple[str | None, str | None] | None:
+    """(region, account) of an alarm ARN, each ``None`` unless well-formed; ``None`` for other text."""
+    parsed = _ALARM_ARN.match(arn)
+    if parsed is None:
+        return None
+    region, account = parsed["region"], parsed["account"]
+    return (region if _REGION_CODE.match(region) else None, account if _ACCOUNT.match(account) else None)
 
 
 def _region_code(text: str | None) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -218,10 +219,8 @@ def _compliance_event(
         "annotation": annotation,
         "config_rule_invoked_at": format_time(invoked),
     }
-    pack = _PACK_RULE.match(rule)
-    if pack:
-        details["conformance_pack"] = pack["pack"]
-        details["base_rule_name"] = pack["rule"]
+    if pack := _conformance_pack(rule):
+        details["conformance_pack"], details["base_rule_name"] = pack
     was = f" (was {old_compliance})" if old_compliance else ""
     resource = Resource(
         id=resource_id,
@@ -243,7 +242,7 @@ def _compliance_event(
         status=status,
         upstream_status=compliance,
         region=region,
-        accounts=unique([account]),
+        accounts=(account,) if account else (),
         resources=(resource,),
         updated_at=recorded,
         details={k: v for k, v in details.items() if v is not None},
@@ -399,6 +398,13 @@ def _json_field(payload: Payload, key: str, *, optional: bool = False) -> Payloa
     if not isinstance(decoded, Mapping):
         raise PayloadError(f"field '{key}' must encode a JSON object, got {type(decoded).__name__}")
     return decoded
+
+
+@lru_cache(maxsize=1024)  # a few hundred rules at most, each evaluated again and again
+def _conformance_pack(rule: str) -> tuple[str, str] | None:
+    """(pack suffix, base rule name) of a rule deployed by a conformance pack, else ``None``."""
+    pack = _PACK_RULE.match(rule)
+    return (pack["pack"], pack["rule"]) if pack else None
 
 
 def _at(path: str, key: str) -> str:

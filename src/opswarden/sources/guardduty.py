@@ -13,7 +13,7 @@ docs/sources/guardduty.md for the mapping rules.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from opswarden.core.event import Category, Event, Link, Resource, Severity, Status
@@ -22,8 +22,8 @@ from opswarden.sources._findings import compact, console_host, dig, finding_item
 from opswarden.sources.base import (
     Payload,
     Source,
-    first_time,
     is_envelope,
+    is_mapping,
     opt_mapping,
     opt_str,
     require,
@@ -59,6 +59,7 @@ _RESOURCE_IDS: dict[str, tuple[str, tuple[str, ...]]] = {
     "RecoveryPoint": ("recoveryPointDetails", ("recoveryPointArn",)),
 }
 _SAMPLE_MARK = "GeneratedFinding"
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ _SAMPLE_MARK = "GeneratedFinding"
 
 def looks_like_finding(obj: Any) -> bool:
     """GuardDuty's own finding shape (camelCase): a type, a severity, and GuardDuty's service block."""
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("type"), str) or "severity" not in obj:
+    if not is_mapping(obj) or not isinstance(obj.get("type"), str) or "severity" not in obj:
         return False
     if dig(obj, "service", "serviceName") == "guardduty":
         return True
@@ -76,7 +77,7 @@ def looks_like_finding(obj: Any) -> bool:
 
 def _looks_like_cli_finding(obj: Any) -> bool:
     """The same finding with the AWS CLI's PascalCase keys (never has ASFF's ``ProductArn``)."""
-    if not isinstance(obj, Mapping) or not isinstance(obj.get("Type"), str) or "ProductArn" in obj:
+    if not is_mapping(obj) or not isinstance(obj.get("Type"), str) or "ProductArn" in obj:
         return False
     if dig(obj, "Service", "ServiceName") == "guardduty":
         return True
@@ -132,6 +133,7 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
         where = f"{path}.severity" if path else "severity"
         raise PayloadError(f"field '{where}' must be a number, got {finding.get('severity')!r}")
     service = opt_mapping(finding, "service")
+    resource = opt_mapping(finding, "resource")
     archived = service.get("archived") in (True, "true", "True")
     region = opt_str(finding, "region") or context.get("region")
     account = opt_str(finding, "accountId") or context.get("account")
@@ -149,7 +151,7 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
             "severity_score": score,
             "count": service.get("count"),
             "resource_role": opt_str(service, "resourceRole"),
-            "resource_type": opt_str(opt_mapping(finding, "resource"), "resourceType"),
+            "resource_type": opt_str(resource, "resourceType"),
             "action": _action(opt_mapping(service, "action")),
             "partition": opt_str(finding, "partition"),
             "first_seen_at": iso(first_seen),
@@ -158,7 +160,7 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
         },
         keep=ALWAYS_IN_DETAILS,
     )
-    event = Event(
+    return Event(
         key=f"{SOURCE_NAME}:{finding_id}",
         source=SOURCE_NAME,
         type_code=finding_type,
@@ -171,13 +173,12 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
         upstream_status=details["record_state"],
         region=region,
         accounts=(account,) if account else (),
-        resources=_resources(opt_mapping(finding, "resource"), region, account),
-        start_at=first_time(first_seen, created),
+        resources=_resources(resource, region, account),
+        start_at=first_seen if first_seen is not None else created,
         updated_at=time_field(finding, "updatedAt", path),
         links=_links(region, finding_id),
         details=details,
     )
-    return event.canonical()
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -192,9 +193,9 @@ def _resources(resource: Payload, region: str | None, account: str | None) -> tu
     entries = value if isinstance(value, list) else [value]
     resources = []
     for entry in entries:
-        if not isinstance(entry, Mapping):
+        if not is_mapping(entry):
             continue
-        ident = next((opt_str(entry, f) for f in id_fields if opt_str(entry, f)), None)
+        ident = next(filter(None, (opt_str(entry, f) for f in id_fields)), None)
         if ident:
             tags = _tags(entry.get("tags"))
             resources.append(Resource(id=ident, type=kind, region=region, account=account, tags=tags))
@@ -202,7 +203,7 @@ def _resources(resource: Payload, region: str | None, account: str | None) -> tu
 
 
 def _tags(value: Any) -> dict[str, str]:
-    if not isinstance(value, list):
+    if not value or not isinstance(value, list):
         return {}
     pairs = (t for t in value if isinstance(t, Mapping) and t.get("key"))
     return {str(t["key"]): str(t.get("value", "")) for t in pairs}
@@ -210,9 +211,11 @@ def _tags(value: Any) -> dict[str, str]:
 
 def _action(action: Payload) -> dict[str, Any]:
     """The action type, the scalar fields of its one sub-object, and the remote IP / country."""
+    if not action:
+        return {}
     summary: dict[str, Any] = {"actionType": opt_str(action, "actionType")}
     for sub in action.values():
-        if not isinstance(sub, Mapping):
+        if not is_mapping(sub):
             continue
         summary.update({k: v for k, v in sub.items() if isinstance(v, str | int | float | bool)})
         remote = opt_mapping(sub, "remoteIpDetails")
@@ -230,15 +233,19 @@ def _is_sample(finding: Payload) -> bool:
 
 
 def _has_mark(value: Any, depth: int = 0) -> bool:
+    """Whether a string anywhere in ``value`` (nested up to 8 levels) starts with the sample mark."""
     if isinstance(value, str):
         return value.startswith(_SAMPLE_MARK)
-    if depth > 8:
+    # Exact types first: this walks every value of a finding, and ``isinstance(…, Mapping)`` is slow.
+    if type(value) in _SCALARS or depth > 8:
         return False
-    if isinstance(value, Mapping):
-        return any(_has_mark(v, depth + 1) for v in value.values())
     if isinstance(value, list):
-        return any(_has_mark(v, depth + 1) for v in value)
-    return False
+        children: Iterable[Any] = value
+    elif is_mapping(value):
+        children = value.values()
+    else:
+        return False
+    return any(_has_mark(child, depth + 1) for child in children)
 
 
 def _links(region: str | None, finding_id: str) -> tuple[Link, ...]:

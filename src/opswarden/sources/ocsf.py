@@ -39,6 +39,7 @@ from opswarden.sources.base import (
     Source,
     first_time,
     is_envelope,
+    is_mapping,
     opt_list,
     opt_mapping,
     opt_str,
@@ -72,7 +73,7 @@ _COMPLIANCE_WORDS = {"PASS": "PASSED", "FAIL": "FAILED"}
 
 
 def is_ocsf_finding(obj: Any) -> bool:
-    uid = obj.get("class_uid") if isinstance(obj, Mapping) else None
+    uid = obj.get("class_uid") if is_mapping(obj) else None
     return isinstance(uid, int) and not isinstance(uid, bool) and uid in FINDING_CLASSES
 
 

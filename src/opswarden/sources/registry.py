@@ -7,7 +7,7 @@ EventBridge envelope (the catch-all for a company's own events). Adding a source
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from opswarden.core.event import Event
 from opswarden.errors import UnrecognisedFormatError
@@ -24,7 +24,7 @@ from opswarden.sources import (
     securityhub,
     trustedadvisor,
 )
-from opswarden.sources.base import Payload, Source
+from opswarden.sources.base import Payload, Source, is_mapping
 from opswarden.sources.eventbridge import FingerprintRule
 
 
@@ -50,7 +50,7 @@ DEFAULT_REGISTRY = build_registry()
 
 def find_source(payload: Payload, registry: Sequence[Source] = DEFAULT_REGISTRY) -> Source:
     """The source that handles this payload, or :class:`UnrecognisedFormatError`."""
-    if not isinstance(payload, Mapping):
+    if not is_mapping(payload):
         raise UnrecognisedFormatError(
             f"not a recognised event format: expected a JSON object, got {type(payload).__name__}"
         )

@@ -38,8 +38,8 @@ from opswarden.sources._findings import (
 from opswarden.sources.base import (
     Payload,
     Source,
-    first_time,
     is_envelope,
+    is_mapping,
     opt_list,
     opt_mapping,
     opt_str,
@@ -63,7 +63,7 @@ _CIS_NUMBER = re.compile(r"^\d+(?:\.\d+)*$")
 
 def looks_like_asff(obj: Any) -> bool:
     """A bare ASFF finding: ``SchemaVersion`` and ``ProductArn`` (GuardDuty's own format has neither)."""
-    return isinstance(obj, Mapping) and isinstance(obj.get("SchemaVersion"), str) and "ProductArn" in obj
+    return is_mapping(obj) and isinstance(obj.get("SchemaVersion"), str) and "ProductArn" in obj
 
 
 def _is_finding_history(payload: Payload) -> bool:
@@ -119,22 +119,35 @@ def normalise(payload: Payload) -> list[Event]:
 
 
 def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | None]) -> Event:
-    """One ASFF finding → one event. ``path`` locates the finding in its payload for errors."""
+    """One ASFF finding → one event. ``path`` locates the finding in its payload for errors.
+
+    Each sub-object (``Compliance``, ``Severity`` …) is looked up once and handed to the field rules
+    below, which run for every finding of a busy Security Hub.
+    """
     finding_id = require_str(finding, "Id", path)
     product_arn = opt_str(finding, "ProductArn")
     product_fields = str_map(finding.get("ProductFields"))
     compliance = opt_mapping(finding, "Compliance")
+    severity = opt_mapping(finding, "Severity")
+    provider_severity = opt_mapping(opt_mapping(finding, "FindingProviderFields"), "Severity")
+    remediation = opt_mapping(opt_mapping(finding, "Remediation"), "Recommendation")
     workflow = upper_word(
         opt_str(opt_mapping(finding, "Workflow"), "Status") or opt_str(finding, "WorkflowState")
     )
     compliance_status = upper_word(opt_str(compliance, "Status"))
     record_state = upper_word(opt_str(finding, "RecordState"))
     account = opt_str(finding, "AwsAccountId") or context.get("account")
-    region = _region(finding, product_arn) or context.get("region")
-    type_code = _type_code(finding, product_fields)
+    region = opt_str(finding, "Region") or arn_region(product_arn) or context.get("region")
+    generator = opt_str(finding, "GeneratorId")
+    types = [t for t in opt_list(finding, "Types") if isinstance(t, str)]
+    control = product_fields.get("ControlId") or product_fields.get("RuleId")
+    security_control = opt_str(compliance, "SecurityControlId")
+    vulnerabilities = _vulnerability_ids(finding)
+    type_code = _type_code(security_control, control, generator, types, vulnerabilities, product_fields)
     first_observed = time_field(finding, "FirstObservedAt", path)
     created = time_field(finding, "CreatedAt", path)
-    remediation = opt_mapping(opt_mapping(finding, "Remediation"), "Recommendation")
+    product_name = opt_str(finding, "ProductName") or product_fields.get("aws/securityhub/ProductName")
+    remediation_url = opt_str(remediation, "Url")
 
     details = compact(
         {
@@ -142,28 +155,23 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
             "compliance_status": compliance_status,
             "record_state": record_state,
             "finding_id": finding_id,
-            "generator_id": opt_str(finding, "GeneratorId"),
+            "generator_id": generator,
             "product_arn": product_arn,
-            "product_name": opt_str(finding, "ProductName")
-            or product_fields.get("aws/securityhub/ProductName"),
+            "product_name": product_name,
             "company_name": opt_str(finding, "CompanyName")
             or product_fields.get("aws/securityhub/CompanyName"),
-            "types": [t for t in opt_list(finding, "Types") if isinstance(t, str)],
-            "security_control_id": opt_str(compliance, "SecurityControlId"),
-            "control_id": product_fields.get("ControlId") or product_fields.get("RuleId"),
+            "types": types,
+            "security_control_id": security_control,
+            "control_id": control,
             "standards": _standards(compliance, product_fields),
             "related_requirements": [
                 r for r in opt_list(compliance, "RelatedRequirements") if isinstance(r, str)
             ],
             "compliance_reasons": _reasons(compliance),
-            "severity_normalized": dig(finding, "Severity", "Normalized"),
-            "finding_provider_severity": opt_str(
-                opt_mapping(opt_mapping(finding, "FindingProviderFields"), "Severity"), "Label"
-            ),
-            "remediation": compact(
-                {"text": opt_str(remediation, "Text"), "url": opt_str(remediation, "Url")}
-            ),
-            "vulnerabilities": _vulnerability_ids(finding),
+            "severity_normalized": severity.get("Normalized"),
+            "finding_provider_severity": opt_str(provider_severity, "Label"),
+            "remediation": compact({"text": opt_str(remediation, "Text"), "url": remediation_url}),
+            "vulnerabilities": vulnerabilities,
             "first_observed_at": iso(first_observed),
             "last_observed_at": iso(time_field(finding, "LastObservedAt", path)),
             "created_at": iso(created),
@@ -175,37 +183,37 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
         },
         keep=ALWAYS_IN_DETAILS,
     )
-    event = Event(
+    return Event(
         key=f"{SOURCE_NAME}:{finding_id}",
         source=SOURCE_NAME,
         type_code=type_code or finding_id,
         category=Category.COMPLIANCE if compliance else Category.FINDING,
-        service=product_service(product_arn, details.get("product_name")),
+        service=product_service(product_arn, product_name),
         title=opt_str(finding, "Title") or type_code or finding_id,
         description=opt_str(finding, "Description") or "",
-        severity=_severity(finding, product_fields),
+        severity=_severity(severity, provider_severity, product_fields),
         status=_status(workflow, compliance_status, record_state),
         upstream_status=workflow,
         region=region,
         accounts=(account,) if account else (),
         resources=_resources(finding, account),
-        start_at=first_time(first_observed, created),
+        start_at=first_observed if first_observed is not None else created,
         updated_at=time_field(finding, "UpdatedAt", path),
-        links=_links(finding, remediation, region, finding_id),
+        links=_links(finding, remediation_url, region, finding_id),
         tags=str_map(finding.get("UserDefinedFields")),
         details=details,
     )
-    return event.canonical()
 
 
 # ----------------------------------------------------------------------------------------------------
 # Field rules
 
 
-def _severity(finding: Payload, product_fields: Mapping[str, str]) -> Severity:
-    """Label, else the finding provider's label, else Normalized (0-100), else Security Hub's own label."""
-    severity = opt_mapping(finding, "Severity")
-    provider = opt_mapping(opt_mapping(finding, "FindingProviderFields"), "Severity")
+def _severity(severity: Payload, provider: Payload, product_fields: Mapping[str, str]) -> Severity:
+    """Label, else the finding provider's label, else Normalized (0-100), else Security Hub's own label.
+
+    ``severity`` is the finding's ``Severity``, ``provider`` its ``FindingProviderFields.Severity``.
+    """
     return (
         label_severity(severity.get("Label"))
         or label_severity(provider.get("Label"))
@@ -222,36 +230,32 @@ def _status(workflow: str | None, compliance: str | None, record_state: str | No
     return Status.OPEN
 
 
-def _type_code(finding: Payload, product_fields: Mapping[str, str]) -> str | None:
+def _type_code(
+    security_control: str | None,
+    control: str | None,
+    generator: str | None,
+    types: list[str],
+    vulnerabilities: list[str],
+    product_fields: Mapping[str, str],
+) -> str | None:
     """Control id (consolidated, then per-standard), Config rule, CVE, generator, then the first type.
 
-    A generator id that is an ARN (a GuardDuty detector, a Config rule) names an instance, not a kind of
-    finding, so the first ASFF type is preferred to it.
+    ``control`` is ``ProductFields.ControlId`` or ``RuleId`` (the per-standard id; CIS numbers get a
+    ``CIS.`` prefix here). A generator id that is an ARN (a GuardDuty detector, a Config rule) names an
+    instance, not a kind of finding, so the first ASFF type is preferred to it.
     """
-    generator = opt_str(finding, "GeneratorId")
-    control = product_fields.get("ControlId") or product_fields.get("RuleId")
     if control and _CIS_NUMBER.match(control) and "cis-aws-foundations-benchmark" in (generator or ""):
         control = f"CIS.{control}"
-    types = [t for t in opt_list(finding, "Types") if isinstance(t, str) and t]
-    vulnerabilities = _vulnerability_ids(finding)
     candidates = (
-        opt_str(opt_mapping(finding, "Compliance"), "SecurityControlId"),
+        security_control,
         control,
         product_fields.get("aws/config/ConfigRuleName"),
         vulnerabilities[0] if vulnerabilities else None,
         None if is_arn(generator) else generator,
-        types[0] if types else None,
+        next((t for t in types if t), None),
         generator,
     )
     return next((c for c in candidates if c), None)
-
-
-def _region(finding: Payload, product_arn: str | None) -> str | None:
-    """The finding's Region, else the region of its product ARN (where Security Hub imported it)."""
-    region = opt_str(finding, "Region")
-    if region:
-        return region
-    return arn_region(product_arn)
 
 
 def _standards(compliance: Payload, product_fields: Mapping[str, str]) -> list[str]:
@@ -262,26 +266,22 @@ def _standards(compliance: Payload, product_fields: Mapping[str, str]) -> list[s
 
 def _reasons(compliance: Payload) -> list[str]:
     return list(
-        unique(
-            opt_str(r, "ReasonCode") for r in opt_list(compliance, "StatusReasons") if isinstance(r, Mapping)
-        )
+        unique(opt_str(r, "ReasonCode") for r in opt_list(compliance, "StatusReasons") if is_mapping(r))
     )
 
 
 def _vulnerability_ids(finding: Payload) -> list[str]:
-    return list(
-        unique(opt_str(v, "Id") for v in opt_list(finding, "Vulnerabilities") if isinstance(v, Mapping))
-    )
+    return list(unique(opt_str(v, "Id") for v in opt_list(finding, "Vulnerabilities") if is_mapping(v)))
 
 
 def _resources(finding: Payload, account: str | None) -> tuple[Resource, ...]:
     resources = []
     for item in opt_list(finding, "Resources"):
-        if not isinstance(item, Mapping) or not opt_str(item, "Id"):
+        if not is_mapping(item) or not (ident := opt_str(item, "Id")):
             continue
         resources.append(
             Resource(
-                id=str(opt_str(item, "Id")),
+                id=ident,
                 type=opt_str(item, "Type"),
                 region=opt_str(item, "Region"),
                 account=account,
@@ -291,10 +291,12 @@ def _resources(finding: Payload, account: str | None) -> tuple[Resource, ...]:
     return tuple(resources)
 
 
-def _links(finding: Payload, remediation: Payload, region: str | None, finding_id: str) -> tuple[Link, ...]:
+def _links(
+    finding: Payload, remediation_url: str | None, region: str | None, finding_id: str
+) -> tuple[Link, ...]:
     links = []
-    if url := opt_str(remediation, "Url"):
-        links.append(Link(title="Remediation", url=url))
+    if remediation_url:
+        links.append(Link(title="Remediation", url=remediation_url))
     if url := opt_str(finding, "SourceUrl"):
         links.append(Link(title="Finding in its product", url=url))
     if url := securityhub_console_url(region, finding_id):
