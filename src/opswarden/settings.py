@@ -28,6 +28,13 @@ _EXAMPLES = {
 _FIELD_IN_SETTINGS_ERROR = re.compile(r'field "(\w+)"')
 
 
+def _default_workers() -> int:
+    """One process per spare core; none on two cores or fewer, where the store's writer is the limit
+    and extra processes only compete with it (measured: benchmarks/ingest.py, docs/testing.md)."""
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(cores - 1, 8)
+
+
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/opswarden``, else ``~/.local/share/opswarden``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -49,7 +56,7 @@ class Settings(BaseSettings):
     port: int = 8080
     batch_size: int = Field(default=1000, ge=1, le=100_000)
     ingest_workers: int = Field(
-        default_factory=lambda: min(os.cpu_count() or 1, 8),
+        default_factory=_default_workers,
         ge=1,
         le=64,
         description="Processes that normalise large inputs (files, stdin) in parallel; 1 = none.",

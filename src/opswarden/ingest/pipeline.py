@@ -15,6 +15,7 @@ import multiprocessing
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from opswarden.core.clock import Clock
@@ -80,6 +81,7 @@ class Ingestor:
         registry: Sequence[Source] | None = None,
         batch_size: int = 1000,
         workers: int = 1,
+        parallel_after: int = PARALLEL_AFTER,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -87,14 +89,15 @@ class Ingestor:
         self.registry = tuple(registry) if registry is not None else build_registry(self.fingerprints)
         self.batch_size = batch_size
         self.workers = workers if registry is None else 1
+        self.parallel_after = parallel_after
 
     def ingest(self, items: Iterable[RawItem]) -> IngestSummary:
         batch = _Batch(self, IngestSummary())
         stream = iter(items)
-        head = list(itertools.islice(stream, PARALLEL_AFTER))
+        head = list(itertools.islice(stream, self.parallel_after))
         for item in head:
             batch.add(prepare_item(item, self.registry))
-        if self.workers > 1 and len(head) == PARALLEL_AFTER:
+        if self.workers > 1 and len(head) == self.parallel_after:
             self._ingest_in_workers(stream, batch)
         else:
             for item in stream:
@@ -103,20 +106,28 @@ class Ingestor:
         return batch.summary
 
     def _ingest_in_workers(self, stream: Iterator[RawItem], batch: _Batch) -> None:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["opswarden.ingest.prepare"])
+        # fork, not spawn/forkserver: workers start in milliseconds and never re-import the caller's
+        # __main__. They only compute (no database handle is used in a child; they leave with _exit).
+        context = multiprocessing.get_context("fork")
+        inflight: deque[tuple[Future[list[ItemResult]], list[RawItem]]] = deque()
         with ProcessPoolExecutor(
             self.workers, mp_context=context, initializer=init_worker, initargs=(self.fingerprints,)
         ) as pool:
-            inflight: deque[Future[list[ItemResult]]] = deque()
             while chunk := list(itertools.islice(stream, CHUNK)):
-                inflight.append(pool.submit(prepare_chunk, chunk))
+                inflight.append((pool.submit(prepare_chunk, chunk), chunk))
                 while len(inflight) > 2 * self.workers:  # bounded: memory stays flat
-                    for result in inflight.popleft().result():
-                        batch.add(result)
+                    self._collect(*inflight.popleft(), batch)
             while inflight:
-                for result in inflight.popleft().result():
-                    batch.add(result)
+                self._collect(*inflight.popleft(), batch)
+
+    def _collect(self, future: Future[list[ItemResult]], chunk: list[RawItem], batch: _Batch) -> None:
+        try:
+            results = future.result()
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): prepare its chunk here; nothing is lost.
+            results = [prepare_item(item, self.registry) for item in chunk]
+        for result in results:
+            batch.add(result)
 
 
 @dataclass
