@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     fingerprints: tuple[FingerprintRule, ...] = Field(
         default=(), description="JSON list of identity rules for custom EventBridge events."
     )
+    policy_file: Path | None = Field(
+        default=None, description="The routing policy (policy.yaml); default: policy.yaml in the data dir."
+    )
+    org_file: Path | None = Field(
+        default=None, description="Accounts and teams (org.yaml); default: org.yaml in the data dir."
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -87,6 +93,14 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'opswarden.db'}"
+
+    @property
+    def policy_path(self) -> Path:
+        return self.policy_file or self.data_dir / "policy.yaml"
+
+    @property
+    def org_path(self) -> Path:
+        return self.org_file or self.data_dir / "org.yaml"
 
     def redacted(self) -> dict[str, Any]:
         """The settings as shown to people: secrets masked, URL passwords hidden."""

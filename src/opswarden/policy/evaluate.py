@@ -1,0 +1,193 @@
+"""``evaluate(event, policy, org, now)``: the decision for one event, and why. Pure and deterministic.
+
+Routing follows Alertmanager: an event enters at the root; among a route's children the first that
+matches takes it, unless that child says ``continue: true``, in which case the next matching sibling
+takes it too. The routes where it stops (the deepest matching ones) decide, with every decision field
+they do not set inherited from their ancestors. With several (``continue``), the first decides
+suppression, and the others add teams, channels, reminders, approval and ticket, and can only raise
+the severity. See docs/policy.md#how-an-event-is-routed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from opswarden.core.event import Event, Severity
+from opswarden.policy.match import Facts, Hit, match_all
+from opswarden.policy.model import DECISIONS, OWNER, ByDeadline, Channel, Policy, Route, Silence
+from opswarden.policy.org import Org
+
+
+class Step(BaseModel):
+    """One line of an explanation: a rule (route path, silence) or a derived choice, and what it saw."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    matched: tuple[str, ...] = ()
+    note: str | None = None
+
+
+class Decision(BaseModel):
+    """What the policy decides for one event, with the rules and values that decided it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    matched: bool  # False: only the root matched; no rule decides (the AI triage may propose one)
+    routes: tuple[str, ...]
+    suppressed: bool = False
+    reason: str | None = None
+    teams: tuple[str, ...] = ()
+    channels: tuple[Channel, ...] = ()
+    severity: Severity
+    original_severity: Severity
+    require_approval: bool = False
+    open_ticket: bool = False
+    reminders: tuple[int, ...] = ()
+    silenced_by: str | None = None
+    explanation: tuple[Step, ...] = ()
+
+    @property
+    def notify(self) -> bool:
+        """Whether anyone is to be told: not suppressed, not silenced."""
+        return not self.suppressed and self.silenced_by is None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.model_dump(mode="json"), "notify": self.notify}
+
+
+@dataclass(slots=True)
+class _Leaf:
+    """A route where the event stopped, with the decision fields in force there."""
+
+    path: str
+    fields: dict[str, Any]
+    account: str | None
+    steps: list[Step] = field(default_factory=list)
+
+
+def evaluate(event: Event, policy: Policy, org: Org, now: datetime) -> Decision:
+    """The decision for ``event`` under ``policy`` at ``now`` (days to deadlines count from it)."""
+    facts = Facts(event, org, now)
+    root = policy.route
+    leaves = _walk(root, facts, {}, root.name, None)
+    assert leaves, "the root route matches every event"
+    first = leaves[0]
+    explanation: list[Step] = []
+    for leaf in leaves:
+        explanation += [s for s in leaf.steps if s not in explanation]
+    matched = not (len(leaves) == 1 and first.path == root.name)
+    if not matched:
+        explanation.append(Step(rule=root.name, note="no rule matched: root defaults only"))
+
+    severity = event.severity
+    teams: list[str] = []
+    channels: list[Channel] = []
+    reminders: set[int] = set()
+    for i, leaf in enumerate(leaves):
+        chosen, note = _severity(leaf.fields.get("severity"), event, facts)
+        if note:
+            explanation.append(Step(rule=f"{leaf.path}: severity", note=note))
+        severity = chosen if i == 0 or chosen.rank > severity.rank else severity
+        for team in _teams(leaf, org, facts, explanation):
+            if team not in teams:
+                teams.append(team)
+        channels += [c for c in leaf.fields.get("channels") or () if c not in channels]
+        reminders.update(leaf.fields.get("reminders") or ())
+
+    silence = _silence(policy.silences, facts, now)
+    if silence is not None:
+        name, hit = silence
+        explanation.append(Step(rule=f"silence {name}", matched=hit.matched))
+    suppressed = bool(first.fields.get("suppress"))
+    return Decision(
+        matched=matched,
+        routes=tuple(leaf.path for leaf in leaves),
+        suppressed=suppressed,
+        reason=first.fields.get("reason") if suppressed else None,
+        teams=tuple(teams),
+        channels=tuple(channels),
+        severity=severity,
+        original_severity=event.severity,
+        require_approval=any(leaf.fields.get("require_approval") for leaf in leaves),
+        open_ticket=any(leaf.fields.get("open_ticket") for leaf in leaves),
+        reminders=tuple(sorted(reminders, reverse=True)),
+        silenced_by=silence[0] if silence else None,
+        explanation=tuple(explanation),
+    )
+
+
+def _walk(
+    route: Route, facts: Facts, inherited: dict[str, Any], path: str, account: str | None
+) -> list[_Leaf]:
+    hit = match_all(route.match, facts)
+    if hit is None:
+        return []
+    fields = dict(inherited)
+    for name in DECISIONS:
+        value = getattr(route, name)
+        if value is not None:
+            fields[name] = value
+    account = hit.account or account
+    step = Step(rule=path, matched=hit.matched)
+    leaves: list[_Leaf] = []
+    for child in route.routes:
+        found = _walk(child, facts, fields, f"{path}/{child.name}", account)
+        if found:
+            leaves += found
+            if not child.continue_:
+                break
+    if not leaves:
+        return [_Leaf(path, fields, account, [step])]
+    if hit.matched:  # a route without matchers (the root, a catch-all) explains nothing on the way
+        for leaf in leaves:
+            leaf.steps.insert(0, step)
+    return leaves
+
+
+def _severity(spec: Severity | ByDeadline | None, event: Event, facts: Facts) -> tuple[Severity, str | None]:
+    if spec is None:
+        return event.severity, None
+    if isinstance(spec, Severity):
+        return spec, None if spec is event.severity else f"set to {spec.value}"
+    days = facts.days_to_deadline
+    if days is None:
+        return event.severity, None  # no deadline: the event's own severity, nothing to explain
+    band = spec.pick(days)
+    when = f"deadline in {days:.1f} days" if days >= 0 else f"deadline passed {-days:.1f} days ago"
+    if band is None:
+        return event.severity, f"by_deadline: {when}, beyond every band; kept {event.severity.value}"
+    if band.otherwise is not None:
+        return band.otherwise, f"by_deadline: {when} (otherwise) → {band.otherwise.value}"
+    assert band.severity is not None
+    return band.severity, f"by_deadline: {when} (< {band.within_days:g}) → {band.severity.value}"
+
+
+def _teams(leaf: _Leaf, org: Org, facts: Facts, explanation: list[Step]) -> list[str]:
+    """Team ids; ``owner`` is the owner of the account a route matched on, else of every account."""
+    found: list[str] = []
+    for ref in leaf.fields.get("teams") or ():
+        if ref != OWNER:
+            team = org.team(ref)
+            found.append(team.id if team else ref)
+            continue
+        accounts = [leaf.account] if leaf.account else [a for a, _ in facts.accounts if a]
+        owners = [(a, org.owner(a)) for a in accounts]
+        seen = [f"{a} → {t.id}" if t else f"{a} → (no owner in org)" for a, t in owners]
+        explanation.append(Step(rule=f"{leaf.path}: teams owner", matched=tuple(seen)))
+        found += [t.id for _, t in owners if t is not None]
+    return found
+
+
+def _silence(silences: tuple[Silence, ...], facts: Facts, now: datetime) -> tuple[str, Hit] | None:
+    for i, silence in enumerate(silences):
+        if not silence.active(now):
+            continue
+        hit = match_all(silence.match, facts)
+        if hit is not None:
+            return silence.name or f"silences[{i}]", hit
+    return None
