@@ -14,37 +14,36 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from opswarden.core.event import Event, Severity
 from opswarden.policy.match import Facts, Hit, match_all
-from opswarden.policy.model import DECISIONS, OWNER, ByDeadline, Channel, Policy, Route, Silence
+from opswarden.policy.model import OWNER, ByDeadline, Channel, Node, Policy, Silence
 from opswarden.policy.org import Org
 
 
-class Step(BaseModel):
+@dataclass(frozen=True, slots=True)
+class Step:
     """One line of an explanation: a rule (route path, silence) or a derived choice, and what it saw."""
-
-    model_config = ConfigDict(frozen=True)
 
     rule: str
     matched: tuple[str, ...] = ()
     note: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": self.rule, "matched": list(self.matched), "note": self.note}
 
-class Decision(BaseModel):
+
+@dataclass(frozen=True, slots=True)
+class Decision:
     """What the policy decides for one event, with the rules and values that decided it."""
-
-    model_config = ConfigDict(frozen=True)
 
     matched: bool  # False: only the root matched; no rule decides (the AI triage may propose one)
     routes: tuple[str, ...]
+    severity: Severity
+    original_severity: Severity
     suppressed: bool = False
     reason: str | None = None
     teams: tuple[str, ...] = ()
     channels: tuple[Channel, ...] = ()
-    severity: Severity
-    original_severity: Severity
     require_approval: bool = False
     open_ticket: bool = False
     reminders: tuple[int, ...] = ()
@@ -57,7 +56,23 @@ class Decision(BaseModel):
         return not self.suppressed and self.silenced_by is None
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.model_dump(mode="json"), "notify": self.notify}
+        """JSON-ready, as ``policy test --format json`` prints it (docs/policy.md#the-dry-run)."""
+        return {
+            "matched": self.matched,
+            "routes": list(self.routes),
+            "suppressed": self.suppressed,
+            "reason": self.reason,
+            "teams": list(self.teams),
+            "channels": [c.value for c in self.channels],
+            "severity": self.severity.value,
+            "original_severity": self.original_severity.value,
+            "require_approval": self.require_approval,
+            "open_ticket": self.open_ticket,
+            "reminders": list(self.reminders),
+            "silenced_by": self.silenced_by,
+            "notify": self.notify,
+            "explanation": [step.to_dict() for step in self.explanation],
+        }
 
 
 @dataclass(slots=True)
@@ -73,16 +88,16 @@ class _Leaf:
 def evaluate(event: Event, policy: Policy, org: Org, now: datetime) -> Decision:
     """The decision for ``event`` under ``policy`` at ``now`` (days to deadlines count from it)."""
     facts = Facts(event, org, now)
-    root = policy.route
-    leaves = _walk(root, facts, {}, root.name, None)
+    root = policy.tree
+    leaves = _walk(root, facts, {}, None)
     assert leaves, "the root route matches every event"
     first = leaves[0]
     explanation: list[Step] = []
     for leaf in leaves:
         explanation += [s for s in leaf.steps if s not in explanation]
-    matched = not (len(leaves) == 1 and first.path == root.name)
+    matched = not (len(leaves) == 1 and first.path == root.path)
     if not matched:
-        explanation.append(Step(rule=root.name, note="no rule matched: root defaults only"))
+        explanation.append(Step(rule=root.path, note="no rule matched: root defaults only"))
 
     severity = event.severity
     teams: list[str] = []
@@ -121,29 +136,23 @@ def evaluate(event: Event, policy: Policy, org: Org, now: datetime) -> Decision:
     )
 
 
-def _walk(
-    route: Route, facts: Facts, inherited: dict[str, Any], path: str, account: str | None
-) -> list[_Leaf]:
-    hit = match_all(route.match, facts)
+def _walk(node: Node, facts: Facts, inherited: dict[str, Any], account: str | None) -> list[_Leaf]:
+    hit = match_all(node.match, facts)
     if hit is None:
         return []
-    fields = dict(inherited)
-    for name in DECISIONS:
-        value = getattr(route, name)
-        if value is not None:
-            fields[name] = value
+    fields = {**inherited, **node.decisions} if node.decisions else inherited
     account = hit.account or account
-    step = Step(rule=path, matched=hit.matched)
     leaves: list[_Leaf] = []
-    for child in route.routes:
-        found = _walk(child, facts, fields, f"{path}/{child.name}", account)
+    for child in node.children:
+        found = _walk(child, facts, fields, account)
         if found:
             leaves += found
             if not child.continue_:
                 break
     if not leaves:
-        return [_Leaf(path, fields, account, [step])]
+        return [_Leaf(node.path, fields, account, [Step(node.path, hit.matched)])]
     if hit.matched:  # a route without matchers (the root, a catch-all) explains nothing on the way
+        step = Step(node.path, hit.matched)
         for leaf in leaves:
             leaf.steps.insert(0, step)
     return leaves

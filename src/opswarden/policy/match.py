@@ -84,7 +84,12 @@ class Test:
     def __call__(self, value: Any) -> bool:
         kind = self.kind
         if kind == "eq":
+            if isinstance(value, str):  # the common case, enums included (they are str)
+                return value in self.values
             return any(text in self.values for text in _texts(value))
+        if kind == "regex" and isinstance(value, str):
+            assert self.pattern is not None
+            return self.pattern.fullmatch(value) is not None
         if kind == "glob":
             return any(fnmatch.fnmatchcase(text, self.values[0]) for text in _texts(value))
         if kind == "regex":
@@ -193,10 +198,7 @@ class Matcher:
 
     field: str
     test: Test
-
-    @property
-    def on_account(self) -> bool:
-        return self.field.startswith("account.")
+    on_account: bool = False  # an org attribute of the affected accounts (``account.*``)
 
 
 def parse_matchers(spec: Any) -> tuple[Matcher, ...]:
@@ -213,7 +215,7 @@ def parse_matchers(spec: Any) -> tuple[Matcher, ...]:
         if key == "expr":
             raise MatcherError(key, _CEL_MISSING)
         check_field(key)
-        matchers.append(Matcher(key, parse_test(key, condition)))
+        matchers.append(Matcher(key, parse_test(key, condition), key.startswith("account.")))
     return tuple(matchers)
 
 

@@ -8,8 +8,10 @@ to its children unless a child sets them itself. Validated here; located errors 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any
 
 from pydantic import (
@@ -169,6 +171,24 @@ class Silence(BaseModel):
         return (self.starts is None or self.starts <= now) and now < self.until
 
 
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A route ready for evaluation: its path, matchers, the decisions it sets itself, children."""
+
+    path: str
+    match: tuple[Matcher, ...]
+    decisions: dict[str, Any]
+    continue_: bool
+    children: tuple[Node, ...]
+
+    @classmethod
+    def of(cls, route: Route, parent: str = "") -> Node:
+        path = f"{parent}/{route.name}" if parent else route.name
+        own = {name: getattr(route, name) for name in DECISIONS if getattr(route, name) is not None}
+        children = tuple(cls.of(child, path) for child in route.routes)
+        return cls(path, route.match, own, route.continue_, children)
+
+
 class Policy(BaseModel):
     """The whole policy file."""
 
@@ -184,6 +204,11 @@ class Policy(BaseModel):
                 "the root route matches every event: move its match to a child", "route", "match"
             )
         return self
+
+    @cached_property
+    def tree(self) -> Node:
+        """The routing tree, compiled once for evaluation."""
+        return Node.of(self.route)
 
     def team_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every team written in a route, with the route's path in the file (for reference checks)."""

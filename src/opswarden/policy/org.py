@@ -6,9 +6,10 @@ Read from ``org.yaml`` by :func:`opswarden.policy.load.load_org`; reference: doc
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _ACCOUNT_ID = re.compile(r"\d{12}")
 
@@ -69,22 +70,22 @@ class Org(BaseModel):
 
     teams: tuple[Team, ...] = ()
     accounts: tuple[Account, ...] = ()
-    _accounts: dict[str, Account] = PrivateAttr(default_factory=dict)
-    _teams: dict[str, Team] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
-    def _index(self) -> Org:
+    def _unique(self) -> Org:
+        teams: dict[str, Team] = {}
         for i, team in enumerate(self.teams):
             for ref in (team.id, team.name):
-                if self._teams.get(ref, team) is not team:
+                if teams.setdefault(ref, team) is not team:
                     raise LocatedError(
                         f"two teams are called {ref!r}: ids and names must be unique", "teams", i
                     )
-                self._teams[ref] = team
+        seen: set[str] = set()
         for i, account in enumerate(self.accounts):
-            if account.id in self._accounts:
+            if account.id in seen:
                 raise LocatedError(f"account {account.id} is listed twice", "accounts", i, "id")
-            if account.team is not None and account.team not in self._teams:
+            seen.add(account.id)
+            if account.team is not None and account.team not in teams:
                 known = ", ".join(t.id for t in self.teams) or "none defined"
                 raise LocatedError(
                     f"account {account.id}: unknown team {account.team!r}; write a team id from teams ({known})",
@@ -92,20 +93,29 @@ class Org(BaseModel):
                     i,
                     "team",
                 )
-            self._accounts[account.id] = account
         return self
 
+    # Indexes as cached properties: plain attribute reads on the hot path (pydantic's private
+    # attributes go through __getattr__, several times slower).
+    @cached_property
+    def _account_index(self) -> dict[str, Account]:
+        return {account.id: account for account in self.accounts}
+
+    @cached_property
+    def _team_index(self) -> dict[str, Team]:
+        return {ref: team for team in self.teams for ref in (team.name, team.id)}
+
     def account(self, account_id: str) -> Account | None:
-        return self._accounts.get(account_id)
+        return self._account_index.get(account_id)
 
     def team(self, ref: str) -> Team | None:
         """A team by id or name."""
-        return self._teams.get(ref)
+        return self._team_index.get(ref)
 
     def owner(self, account_id: str) -> Team | None:
         """The owner team of an account, if the org knows it."""
-        account = self._accounts.get(account_id)
-        return None if account is None or account.team is None else self._teams.get(account.team)
+        account = self._account_index.get(account_id)
+        return None if account is None or account.team is None else self._team_index.get(account.team)
 
 
 EMPTY_ORG = Org()
