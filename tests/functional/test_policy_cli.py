@@ -150,3 +150,15 @@ def test_unreadable_input_is_reported_and_exits_1(tmp_path: Path) -> None:
     assert result.exit_code == 1
     [row] = orjson.loads(result.stdout)
     assert "not a recognised event format" in row["error"]
+
+
+def test_check_warns_about_routes_no_event_can_reach(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "route:\n  name: root\n  routes:\n    - {name: all, teams: [owner]}\n    - {name: late}\n"
+    )
+
+    result = run(tmp_path, "policy", "check", "--policy", str(policy), "--org", FILES[3])
+
+    assert result.exit_code == 0, result.output
+    assert "warning: route root/late is never reached: root/all before it has no match" in result.output

@@ -168,3 +168,11 @@ def test_the_shipped_example_loads() -> None:
     assert len(org.accounts) == 7
     assert {t.name for t in org.teams} == {"Leadership", "FinOps", "SecOps", "Infra", "App"}
     assert len(policy.route.walk()) > 5
+
+
+def test_routes_after_a_catch_all_are_reported_unreachable() -> None:
+    policy = load_policy(
+        HEAD + "    - name: b\n      routes:\n        - {name: c, continue: true}\n        - {name: d}\n"
+    )
+
+    assert policy.unreachable() == [("root/b", "root/a")]

@@ -72,6 +72,12 @@ def check(ctx: typer.Context, policy_file: PolicyOption = None, org_file: OrgOpt
     tree = Tree(f"[bold]{escape(policy.route.name)}[/]{escape(_decisions(policy.route))}")
     _add_routes(tree, policy.route)
     console.print(tree, highlight=False)
+    for path, catch_all in policy.unreachable():
+        err_console.print(
+            f"[yellow]warning:[/] route {escape(path)} is never reached: {escape(catch_all)} before it has no "
+            "match and no continue, so it takes every event first",
+            highlight=False,
+        )
     active = sum(1 for s in policy.silences if s.active(now))
     console.print(
         f"[green]ok[/]: {len(policy.route.walk())} route(s), {len(policy.silences)} silence(s) "

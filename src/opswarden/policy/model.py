@@ -205,6 +205,16 @@ class Policy(BaseModel):
             )
         return self
 
+    def unreachable(self) -> list[tuple[str, str]]:
+        """Routes no event can reach: (path, the earlier sibling that takes every event first)."""
+        found: list[tuple[str, str]] = []
+        for path, route in self.route.walk():
+            catch_all = next((r for r in route.routes if not r.match and not r.continue_), None)
+            if catch_all is not None:
+                after = route.routes[route.routes.index(catch_all) + 1 :]
+                found += [(f"{path}/{r.name}", f"{path}/{catch_all.name}") for r in after]
+        return found
+
     @cached_property
     def tree(self) -> Node:
         """The routing tree, compiled once for evaluation."""
