@@ -34,6 +34,13 @@ def error(text: str, org: bool = True) -> str:
         (HEAD + "      continue: maybe\n", "p.yaml:5: continue must be true or false (got 'maybe')"),
         (HEAD + "      suppress: true\n", "p.yaml:5: suppress: true needs a reason: write reason:"),
         (HEAD + "      reminders: 7\n", "p.yaml:5: reminders must be a list"),
+        (HEAD + "      reminders: [30, x]\n", "p.yaml:5: reminders[1] must be a whole number (got 'x')"),
+        (HEAD + "      teams: owner\n", "p.yaml:5: teams must be a list, e.g. teams: [a, b]"),
+        ("route: root\n", "p.yaml:1: route must be a mapping of keys to values"),
+        (
+            HEAD + "      severity: {by_deadline: [{within_day: 3, severity: high}]}\n",
+            "p.yaml:5: unknown key 'within_day' in a band: did you mean 'within_days'?",
+        ),
         (HEAD + "      teams: [SecOp]\n", "p.yaml:5: unknown team 'SecOp'"),
         (HEAD + "      teams: [Securty]\n", "did you mean 'Security'?"),
         (

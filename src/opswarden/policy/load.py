@@ -208,8 +208,13 @@ def _problem(doc: _Document, error: Any) -> ConfigurationError:
         return doc.error(path, f"{field} must be one of {', '.join(choices)}{shown}")
     if kind in {"bool_type", "bool_parsing"}:
         return doc.error(path, f"{field} must be true or false (got {given!r})")
-    if kind.startswith(("int_", "float_")):
-        return doc.error(path, f"{field}: {message[0].lower()}{message[1:]} (got {given!r})")
+    label = _label(path, field)
+    if kind.startswith("int_"):
+        return doc.error(path, f"{label} must be a whole number (got {given!r})")
+    if kind.startswith("float_"):
+        return doc.error(path, f"{label} must be a number (got {given!r})")
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return doc.error(path, f"{label} must be a mapping of keys to values (got {given!r})")
     if kind in ("tuple_type", "list_type"):
         return doc.error(path, f"{field} must be a list, e.g. {field}: [a, b] (got {given!r})")
     if kind in ("datetime_parsing", "datetime_type", "datetime_from_date_parsing"):
@@ -217,6 +222,13 @@ def _problem(doc: _Document, error: Any) -> ConfigurationError:
     if kind == "value_error" and cause is not None:
         message = str(cause)
     return doc.error(path, f"{field}: {message}")
+
+
+def _label(path: Path_, field: str) -> str:
+    """``reminders[1]``: the field with the list indexes after it."""
+    if field not in path:
+        return field
+    return field + "".join(f"[{p}]" for p in path[path.index(field) + 1 :] if isinstance(p, int))
 
 
 def _suggest(word: str, choices: Sequence[str]) -> str:
