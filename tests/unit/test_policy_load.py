@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from opswarden.errors import ConfigurationError
@@ -183,3 +185,19 @@ def test_routes_after_a_catch_all_are_reported_unreachable() -> None:
     )
 
     assert policy.unreachable() == [("root/b", "root/a")]
+
+
+def test_the_yaml_examples_in_the_policy_reference_load() -> None:
+    docs = (FIXTURES.parent.parent / "docs" / "policy.md").read_text()
+    blocks = re.findall(r"^```yaml\n(.*?)^```", docs, re.MULTILINE | re.DOTALL)
+    orgs = [b for b in blocks if b.startswith("teams:")]
+    policies = [b for b in blocks if b.startswith("route:")]
+    assert orgs
+    assert policies
+    examples = FIXTURES.parent.parent / "examples" / "policy"
+    org = load_org((examples / "org.yaml").read_text())
+
+    for block in orgs:
+        load_org(block, "docs/policy.md")
+    for block in policies:
+        load_policy(block, "docs/policy.md", org=org)
