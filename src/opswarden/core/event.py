@@ -182,6 +182,8 @@ def union_resources(*groups: tuple[Resource, ...]) -> tuple[Resource, ...]:
 
     Commutative and idempotent, so pages and redeliveries merge to the same result in any order.
     """
+    if len(groups) == 1 and _is_canonical(groups[0]):  # Event's own canonicalisation, usually a no-op
+        return tuple(groups[0])
     best: dict[tuple[str, str], Resource] = {}
     for group in groups:
         for resource in group:
@@ -190,6 +192,17 @@ def union_resources(*groups: tuple[Resource, ...]) -> tuple[Resource, ...]:
             if held is None or _resource_rank(resource) > _resource_rank(held):
                 best[ident] = resource
     return tuple(best[k] for k in sorted(best))
+
+
+def _is_canonical(resources: tuple[Resource, ...]) -> bool:
+    """Whether the resources are strictly ordered by (id, account): what union_resources returns."""
+    previous: tuple[str, str] | None = None
+    for resource in resources:
+        key = (resource.id, resource.account or "")
+        if previous is not None and not previous < key:
+            return False
+        previous = key
+    return True
 
 
 def event_id(key: str) -> str:

@@ -27,6 +27,7 @@ _MONTHS = {
         ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
     )
 }
+_MONTH_DIGITS = {m: f"{i:02d}" for m, i in _MONTHS.items()}
 _RFC1123 = re.compile(
     r"^(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:GMT|UTC|Z|\+0000)?$"
 )
@@ -75,35 +76,25 @@ def parse_time_text(value: str) -> datetime:
 
 
 def _parse_common(text: str) -> datetime | None:
-    """The common spellings, by the same constructor calls as the general code; ``None`` otherwise.
+    """The common spellings, by ``datetime.fromisoformat``; ``None`` for anything else.
 
     Anything unusual, invalid dates included, returns ``None`` so that the general code below decides
-    (and words the error). A time ending in ``Z`` or ``+0000`` is read as ``+00:00``, as
-    :func:`_from_iso` does, so the result is the same object the general code returns.
+    (and words the error). The result equals what the general code returns: a time ending in ``Z`` or
+    ``+0000`` is read as ``+00:00`` just as :func:`_from_iso` reads it, and an RFC 1123 time is
+    rewritten to the ISO form of the same fields (fromisoformat checks the ranges ``datetime()`` checks
+    in :func:`_from_rfc1123`, and is several times faster than six ``int()`` and a constructor).
     """
     iso = _ISO_UTC.fullmatch(text)
     if iso is not None:
-        try:
-            return datetime.fromisoformat(text[: iso.start(1)] + "+00:00")
-        except ValueError:
-            return None
-    if _RFC1123_GMT.fullmatch(text):
-        month = _MONTHS.get(text[8:11].lower())
-        if month is None:
-            return None
-        try:
-            return datetime(
-                int(text[12:16]),
-                month,
-                int(text[5:7]),
-                int(text[17:19]),
-                int(text[20:22]),
-                int(text[23:25]),
-                tzinfo=UTC,
-            )
-        except ValueError:
-            return None
-    return None
+        normal = text[: iso.start(1)] + "+00:00"
+    elif _RFC1123_GMT.fullmatch(text) and (month := _MONTH_DIGITS.get(text[8:11].lower())):
+        normal = f"{text[12:16]}-{month}-{text[5:7]}T{text[17:25]}+00:00"
+    else:
+        return None
+    try:
+        return datetime.fromisoformat(normal)
+    except ValueError:
+        return None
 
 
 def _from_epoch(seconds: float) -> datetime:

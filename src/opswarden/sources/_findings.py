@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -110,17 +109,22 @@ def securityhub_console_url(region: str | None, finding_id: str, *, v2: bool = F
         return None
     # Quoted twice; the first pass leaves only unreserved characters and %XX escapes, so the second
     # one just escapes the "%" signs.
-    encoded = quote(finding_id, safe="").replace("%", "%25")
+    return _console_search(region, v2) + quote(finding_id, safe="").replace("%", "%25")
+
+
+@lru_cache(maxsize=64)
+def _console_search(region: str, v2: bool) -> str:
+    """The console URL of a finding search in ``region``, up to the (encoded) finding id."""
     if v2:
         path = "securityhub/v2/home?region={r}#/findings?search=finding_info.uid"
     else:
         path = "securityhub/home?region={r}#/findings?search=Id"
     prefix = path.format(r=region)
-    return f"https://{console_host(region)}/{prefix}%3D%255Coperator%255C%253AEQUALS%255C%253A{encoded}"
+    return f"https://{console_host(region)}/{prefix}%3D%255Coperator%255C%253AEQUALS%255C%253A"
 
 
-def iso(value: datetime | None) -> str | None:
-    return format_time(value)
+iso = format_time
+"""ISO 8601 UTC text of a timestamp (``None`` stays ``None``): what details hold."""
 
 
 def compact(details: dict[str, Any], keep: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -47,6 +47,10 @@ def require(obj: Payload, key: str, path: str = "") -> Any:
 
 
 def require_str(obj: Payload, key: str, path: str = "") -> str:
+    """A non-empty string field, or a PayloadError naming its JSON path."""
+    value = obj.get(key)
+    if type(value) is str and value.strip():  # the usual case, without the call to require()
+        return value
     value = require(obj, key, path)
     if not isinstance(value, str) or not value.strip():
         raise PayloadError(f"field '{_join(path, key)}' must be a non-empty string, got {_show(value)}")
@@ -102,6 +106,8 @@ def time_field(obj: Payload, key: str, path: str = "") -> datetime | None:
             return parse_time_text(value)
         except TimestampError as exc:
             raise TimestampError(f"field '{_join(path, key)}': {exc.message}") from None
+    if value is None:
+        return None
     try:
         return parse_time(obj.get(key))
     except TimestampError as exc:
