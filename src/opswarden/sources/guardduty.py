@@ -13,7 +13,8 @@ docs/sources/guardduty.md for the mapping rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from opswarden.core.event import Category, Event, Link, Resource, Severity, Status
@@ -195,7 +196,10 @@ def _resources(resource: Payload, region: str | None, account: str | None) -> tu
     for entry in entries:
         if not is_mapping(entry):
             continue
-        ident = next(filter(None, (opt_str(entry, f) for f in id_fields)), None)
+        ident = None
+        for field in id_fields:  # the first one present
+            if ident := opt_str(entry, field):
+                break
         if ident:
             tags = _tags(entry.get("tags"))
             resources.append(Resource(id=ident, type=kind, region=region, account=account, tags=tags))
@@ -232,22 +236,30 @@ def _is_sample(finding: Payload) -> bool:
     return _has_mark(finding.get("resource")) or _has_mark(finding.get("service"))
 
 
-def _has_mark(value: Any, depth: int = 0) -> bool:
-    """Whether a string anywhere in ``value`` (nested up to 8 levels) starts with the sample mark."""
-    if isinstance(value, str):
-        return value.startswith(_SAMPLE_MARK)
-    # Exact types first: this walks every value of a finding, and ``isinstance(…, Mapping)`` is slow.
-    if type(value) in _SCALARS or depth > 8:
-        return False
-    if isinstance(value, list):
-        children: Iterable[Any] = value
-    elif is_mapping(value):
-        children = value.values()
-    else:
-        return False
-    return any(_has_mark(child, depth + 1) for child in children)
+def _has_mark(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` starts with the sample mark (objects nested up to 8 deep).
+
+    This visits every value of a finding, so it walks level by level in one loop rather than with a
+    call per value, and tests exact types first (``isinstance(…, Mapping)`` is slow).
+    """
+    level, depth = [value], 0
+    while level:
+        deeper: list[Any] = []
+        for item in level:
+            if isinstance(item, str):
+                if item.startswith(_SAMPLE_MARK):
+                    return True
+            elif depth > 8 or type(item) in _SCALARS:
+                continue
+            elif isinstance(item, list):
+                deeper.extend(item)
+            elif is_mapping(item):
+                deeper.extend(item.values())
+        level, depth = deeper, depth + 1
+    return False
 
 
+@lru_cache(maxsize=4096)  # each update of a finding links to the same place; a Link is immutable
 def _links(region: str | None, finding_id: str) -> tuple[Link, ...]:
     if not region:
         return ()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from opswarden.core.event import Category, Event, Link, Resource, Severity, Status
@@ -170,7 +171,9 @@ def normalise_finding(finding: Payload, path: str, context: Mapping[str, str | N
             "compliance_reasons": _reasons(compliance),
             "severity_normalized": severity.get("Normalized"),
             "finding_provider_severity": opt_str(provider_severity, "Label"),
-            "remediation": compact({"text": opt_str(remediation, "Text"), "url": remediation_url}),
+            "remediation": compact({"text": opt_str(remediation, "Text"), "url": remediation_url})
+            if remediation
+            else None,
             "vulnerabilities": vulnerabilities,
             "first_observed_at": iso(first_observed),
             "last_observed_at": iso(time_field(finding, "LastObservedAt", path)),
@@ -244,34 +247,37 @@ def _type_code(
     ``CIS.`` prefix here). A generator id that is an ARN (a GuardDuty detector, a Config rule) names an
     instance, not a kind of finding, so the first ASFF type is preferred to it.
     """
-    if control and _CIS_NUMBER.match(control) and "cis-aws-foundations-benchmark" in (generator or ""):
-        control = f"CIS.{control}"
-    candidates = (
-        security_control,
-        control,
-        product_fields.get("aws/config/ConfigRuleName"),
-        vulnerabilities[0] if vulnerabilities else None,
-        None if is_arn(generator) else generator,
-        next((t for t in types if t), None),
-        generator,
+    if security_control:
+        return security_control
+    if control:
+        cis = _CIS_NUMBER.match(control) and "cis-aws-foundations-benchmark" in (generator or "")
+        return f"CIS.{control}" if cis else control
+    return (
+        product_fields.get("aws/config/ConfigRuleName")
+        or (vulnerabilities[0] if vulnerabilities else None)
+        or (None if is_arn(generator) else generator)
+        or next((t for t in types if t), None)
+        or generator
+        or None
     )
-    return next((c for c in candidates if c), None)
 
 
 def _standards(compliance: Payload, product_fields: Mapping[str, str]) -> list[str]:
     associated = [standard_id(dig(s, "StandardsId")) for s in opt_list(compliance, "AssociatedStandards")]
-    legacy = [standard_id(product_fields.get(k)) for k in ("StandardsArn", "StandardsGuideArn")]
-    return list(unique([*associated, *legacy]))
+    legacy = [
+        standard_id(product_fields[k]) for k in ("StandardsArn", "StandardsGuideArn") if k in product_fields
+    ]
+    return list(unique([*associated, *legacy])) if associated or legacy else []
 
 
 def _reasons(compliance: Payload) -> list[str]:
-    return list(
-        unique(opt_str(r, "ReasonCode") for r in opt_list(compliance, "StatusReasons") if is_mapping(r))
-    )
+    reasons = opt_list(compliance, "StatusReasons")
+    return list(unique(opt_str(r, "ReasonCode") for r in reasons if is_mapping(r))) if reasons else []
 
 
 def _vulnerability_ids(finding: Payload) -> list[str]:
-    return list(unique(opt_str(v, "Id") for v in opt_list(finding, "Vulnerabilities") if is_mapping(v)))
+    found = opt_list(finding, "Vulnerabilities")
+    return list(unique(opt_str(v, "Id") for v in found if is_mapping(v))) if found else []
 
 
 def _resources(finding: Payload, account: str | None) -> tuple[Resource, ...]:
@@ -299,9 +305,14 @@ def _links(
         links.append(Link(title="Remediation", url=remediation_url))
     if url := opt_str(finding, "SourceUrl"):
         links.append(Link(title="Finding in its product", url=url))
-    if url := securityhub_console_url(region, finding_id):
-        links.append(Link(title="Security Hub console", url=url))
+    if region:
+        links.append(_console_link(region, finding_id))
     return tuple(links)
+
+
+@lru_cache(maxsize=4096)  # each update of a finding links to the same place; a Link is immutable
+def _console_link(region: str, finding_id: str) -> Link:
+    return Link(title="Security Hub console", url=str(securityhub_console_url(region, finding_id)))
 
 
 SOURCE = Source(name="securityhub", matches=matches, normalise=normalise)
