@@ -26,18 +26,26 @@ The mapping, in short (docs/sources/health.md has the table and the reasons):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from opswarden.core.event import Category, Event, Link, Page, Resource, Severity, Status, union_resources
 from opswarden.errors import PayloadError
+from opswarden.sources._health_text import (
+    ArnInfo,  # noqa: F401 (part of this module's interface, as before the split)
+    descriptions_of,
+    parse_event_arn,
+    preferred_description,
+    title_for,
+    unescape,  # noqa: F401 (part of this module's interface, as before the split)
+)
 from opswarden.sources.base import (
     Payload,
     Source,
     is_envelope,
+    is_mapping,
     opt_list,
     opt_str,
     quote,
@@ -63,27 +71,17 @@ _CATEGORIES = {
 _STATUSES = {"open": Status.OPEN, "closed": Status.CLOSED, "upcoming": Status.UPCOMING}
 _NO_ACCOUNT_SCOPES = frozenset({"PUBLIC", "NONE"})
 _SECURITY_WORDS = frozenset({"RISK", "ABUSE", "SECURITY"})
-_ACRONYMS = frozenset(
-    {"ACM", "AMI", "API", "AZ", "CVE", "DNS", "DOS", "EBS", "EC2", "ECR", "ECS", "EKS", "ELB", "EMR"}
-    | {"IAM", "IP", "KMS", "OS", "RDS", "S3", "SES", "SNS", "SQS", "SSL", "TLS", "VPC", "VPN"}
-)
-_ESCAPED_NEWLINE = re.compile(r"\\r\\n|\\n|\\r")
-_EVENT_ARN = re.compile(r"^arn:[^:]+:health:(?P<region>[^:]*):[^:]*:event/(?P<rest>.+)$")
-# AWS_<CODE>_<number>[_<number>…] or AWS_<CODE>[_]<uuid>; code words start with a letter.
-_SHORT_CODE = re.compile(
-    r"^(?P<code>AWS_(?P<service>[A-Z][A-Z0-9]*)(?:_[A-Z][A-Z0-9]*)*?)"
-    r"(?:(?:_\d+)+|_?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$"
-)
-_SHORT_SERVICE = re.compile(r"^(?P<service>[A-Z0-9]+)_[0-9a-fA-F]{8}-[0-9a-fA-F-]+$")
 DASHBOARD_URL = "https://health.aws.amazon.com/health/home#/account/event-log?eventID={arn}&eventTab=details"
 
 
-@dataclass(frozen=True)
-class Context:
+class Context(NamedTuple):
     """What surrounds a Health ``detail``: its EventBridge envelope, or the API call it came from.
 
+    (A NamedTuple: immutable like a frozen dataclass, and several times faster to build.)
     ``accounts`` are affected accounts known from outside the detail (API ``awsAccountId``);
     ``account`` is the fallback for account-specific events (envelope account, or the API caller's).
+    ``resources`` are entities known from outside (API), ``resource_ids`` the envelope's ``resources``:
+    either becomes a resource of the event unless an affected entity of the detail has its id.
     """
 
     source: str = SOURCE_NAME
@@ -93,33 +91,7 @@ class Context:
     delivery_region: str | None = None
     time: datetime | None = None
     resources: tuple[Resource, ...] = ()
-
-
-class ArnInfo(NamedTuple):
-    region: str | None
-    service: str | None
-    type_code: str | None
-
-
-def parse_event_arn(arn: str) -> ArnInfo:
-    """Region, service and type code from a Health event ARN, as far as its format tells.
-
-    Formats: ``…:event/<SERVICE>/<CODE>/<CODE>_<id>``, ``…:event/AWS_<CODE>_<number>``,
-    ``…:event/AWS_<CODE><uuid>`` and ``…:event/EBS_<uuid>`` (service only). Anything else
-    (``event-1486…``, mocks) gives ``None`` parts.
-    """
-    match = _EVENT_ARN.match(arn)
-    if match is None:
-        return ArnInfo(None, None, None)
-    region = match["region"] or None
-    parts = match["rest"].split("/")
-    if len(parts) >= 3 and parts[0] and parts[1]:
-        return ArnInfo(region, parts[0], parts[1])
-    if short := _SHORT_CODE.match(parts[-1]):
-        return ArnInfo(region, short["service"], short["code"])
-    if short := _SHORT_SERVICE.match(parts[-1]):
-        return ArnInfo(region, short["service"], None)
-    return ArnInfo(region, None, None)
+    resource_ids: tuple[str, ...] = ()
 
 
 def identity_key(source: str, arn: str, account: str | None) -> str:
@@ -127,72 +99,38 @@ def identity_key(source: str, arn: str, account: str | None) -> str:
     return f"{source}:{arn}:{account}" if account else f"{source}:{arn}"
 
 
+@lru_cache(maxsize=4096)  # updates, pages and copies of an event share its (immutable) link
 def dashboard_link(arn: str) -> Link:
     return Link(title="AWS Health Dashboard", url=DASHBOARD_URL.format(arn=quote(arn, safe=":/_-")))
 
 
 def clean_account(value: str | None) -> str | None:
     """An account id without the quotes/backticks some sanitised samples wrap it in."""
+    if value and value.isdigit():  # the usual case: nothing to strip
+        return value
     cleaned = value.strip().strip("`'\"").strip() if value else ""
     return cleaned or None
 
 
-def title_for(service: str | None, type_code: str) -> str:
-    """``AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED`` of EC2 → ``EC2 · Instance retirement scheduled``."""
-    words = [w for w in type_code.split("_") if w]
-    if words[:1] == ["AWS"]:
-        words = words[1:]
-    prefix = service.upper().removeprefix("AWS_").split("_") if service else []
-    if prefix and words[: len(prefix)] == prefix and len(words) > len(prefix):
-        words = words[len(prefix) :]
-    phrase = " ".join(w if w in _ACRONYMS else w.lower() for w in words) or type_code
-    phrase = phrase[:1].upper() + phrase[1:]
-    return f"{service} · {phrase}" if service else phrase
+def resource_from_entity(entity: Any, path: str, account: str | None = None) -> Resource:
+    """One affected entity: ``status`` (EventBridge) or ``statusCode`` (API), either time spelling.
 
-
-def unescape(text: str) -> str:
-    """Real newlines for the literal ``\\n`` that double-escaped Health descriptions carry."""
-    return _ESCAPED_NEWLINE.sub("\n", text)
-
-
-def descriptions_of(value: Any) -> dict[str, str]:
-    """Descriptions by locale from the array form, the object form (API, AHA) or a plain string.
-
-    A description without a ``language`` is taken as ``en_US`` (the API returns the English text).
+    ``account`` is given to an entity that names none (what :func:`resources_for_account` does later).
     """
-    items: list[Any] = [{"latestDescription": value}] if isinstance(value, str) else []
-    if isinstance(value, Mapping):
-        items = [value]
-    elif isinstance(value, list):
-        items = value
-    found: dict[str, str] = {}
-    for item in items:
-        text = item.get("latestDescription") if isinstance(item, Mapping) else None
-        if isinstance(text, str) and text.strip():
-            found.setdefault(opt_str(item, "language") or "en_US", unescape(text))
-    return found
-
-
-def preferred_description(descriptions: Mapping[str, str]) -> str:
-    """``en_US``, else another English locale, else the first one given."""
-    if "en_US" in descriptions:
-        return descriptions["en_US"]
-    english = [text for locale, text in descriptions.items() if locale.lower().startswith("en")]
-    return next(iter(english or descriptions.values()), "")
-
-
-def resource_from_entity(entity: Any, path: str) -> Resource:
-    """One affected entity: ``status`` (EventBridge) or ``statusCode`` (API), either time spelling."""
-    if not isinstance(entity, Mapping):
+    if not is_mapping(entity):
         raise PayloadError(f"field '{path}' must be an object, got {type(entity).__name__}")
     stamp = "lastUpdatedTime" if "lastUpdatedTime" in entity else "lastupdatedTime"
-    return Resource(
-        id=require_str(entity, "entityValue", path),
-        status=opt_str(entity, "status") or opt_str(entity, "statusCode"),
-        account=clean_account(opt_str(entity, "awsAccountId")),
-        updated_at=time_field(entity, stamp, path),
-        tags=str_map(entity.get("tags")),
-    )
+    fields: dict[str, Any] = {
+        "id": require_str(entity, "entityValue", path),
+        "status": opt_str(entity, "status") or opt_str(entity, "statusCode"),
+        "account": clean_account(opt_str(entity, "awsAccountId")) or account,
+    }
+    # Absent optional fields keep their defaults (None, {}): fewer arguments to validate.
+    if (updated := time_field(entity, stamp, path)) is not None:
+        fields["updated_at"] = updated
+    if tags := str_map(entity.get("tags")):
+        fields["tags"] = tags
+    return Resource(**fields)
 
 
 def infer_status(
@@ -208,6 +146,7 @@ def infer_status(
     return Status.CLOSED
 
 
+@lru_cache(maxsize=1024)  # a few hundred event types, a few categories and detail-types
 def severity_for(
     category: Category, type_code: str, account_specific: bool, detail_type: str | None
 ) -> Severity:
@@ -227,6 +166,8 @@ def severity_for(
 
 def _page(detail: Payload, at: str) -> Page | None:
     """``page``/``totalPages`` (strings in real payloads) → a Page when there is more than one."""
+    if "page" not in detail and "totalPages" not in detail:  # the usual single delivery
+        return None
     number, total = (_count(detail, key, at) for key in ("page", "totalPages"))
     if total is None or total <= 1:
         return None
@@ -272,11 +213,11 @@ def _details(
 
 
 def _accounts(
-    detail: Payload, scope: str | None, resources: Sequence[Resource], ctx: Context
+    own: str | None, scope: str | None, resources: Sequence[Resource], ctx: Context
 ) -> list[str | None]:
     if scope in _NO_ACCOUNT_SCOPES:
         return [None]
-    if own := clean_account(opt_str(detail, "affectedAccount")):
+    if own:
         return [own]
     listed = unique([*ctx.accounts, *(r.account for r in resources)])
     return list(listed) if listed else [ctx.account]
@@ -291,11 +232,13 @@ def resources_for_account(account: str | None, resources: Sequence[Resource]) ->
     """The resources of one account's event: its own and the unattributed ones (given its account)."""
     if account is None:
         return tuple(resources)
-    return tuple(
-        r if r.account else r.model_copy(update={"account": account})
-        for r in resources
-        if r.account in (None, account)
-    )
+    kept = []
+    for resource in resources:
+        if resource.account == account:
+            kept.append(resource)
+        elif resource.account is None:
+            kept.append(resource.model_copy(update={"account": account}))
+    return tuple(kept)
 
 
 def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None) -> list[Event]:
@@ -322,16 +265,24 @@ def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None
         updated = max(end, ctx.time) if ctx.time else end
     descriptions = descriptions_of(detail.get("eventDescription"))
     page = _page(detail, at)
+    # affectedAccount (the usual case) is given to the entities at once, instead of being given to
+    # copies of them by resources_for_account below.
+    own = None if scope in _NO_ACCOUNT_SCOPES else clean_account(opt_str(detail, "affectedAccount"))
     entities = [
-        resource_from_entity(entity, f"{at}affectedEntities[{i}]")
+        resource_from_entity(entity, f"{at}affectedEntities[{i}]", own)
         for i, entity in enumerate(opt_list(detail, "affectedEntities"))
     ]
     known = {r.id for r in entities}
     resources = entities + [r for r in ctx.resources if r.id not in known]
+    resources += [Resource(id=i, account=own) for i in ctx.resource_ids if i not in known]
     is_deadline = category is Category.SCHEDULED_CHANGE or "PLANNED_LIFECYCLE" in type_code.upper()
     region = opt_str(detail, "eventRegion") or opt_str(detail, "region") or ctx.delivery_region
-    base = Event(
-        key=identity_key(ctx.source, arn, None),
+    # One event per account: the first is built (Event canonicalises its resources), any other one is
+    # a copy with its own key, severity, account and resources.
+    accounts = _accounts(own, scope, resources, ctx)
+    first = accounts[0]
+    event = Event(
+        key=identity_key(ctx.source, arn, first),
         source=ctx.source,
         type_code=type_code,
         category=category,
@@ -339,9 +290,12 @@ def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None
         title=title_for(service, type_code),
         description=preferred_description(descriptions),
         descriptions=descriptions,
+        severity=severity_for(category, type_code, _specific(scope, first), ctx.detail_type),
         status=status,
         upstream_status=upstream,
         region=region or from_arn.region,
+        accounts=(first,) if first else (),
+        resources=resources_for_account(first, resources),
         start_at=start,
         end_at=end,
         updated_at=updated or ctx.time or end or start,
@@ -350,8 +304,8 @@ def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None
         details=_details(detail, arn, ctx, category, raw_category),
         page=page,
     )
-    return [
-        base.model_copy(
+    return [event] + [
+        event.model_copy(
             update={
                 "key": identity_key(ctx.source, arn, account),
                 "severity": severity_for(category, type_code, _specific(scope, account), ctx.detail_type),
@@ -359,7 +313,7 @@ def normalise_detail(detail: Payload, path: str = "", ctx: Context | None = None
                 "resources": union_resources(resources_for_account(account, resources)),
             }
         )
-        for account in _accounts(detail, scope, resources, ctx)
+        for account in accounts[1:]
     ]
 
 
@@ -371,8 +325,8 @@ def _envelope_context(payload: Payload) -> Context:
         account=clean_account(opt_str(payload, "account")),
         delivery_region=opt_str(payload, "region"),
         time=time_field(payload, "time"),
-        resources=tuple(
-            Resource(id=r.strip()) for r in opt_list(payload, "resources") if isinstance(r, str) and r.strip()
+        resource_ids=tuple(
+            [r.strip() for r in opt_list(payload, "resources") if isinstance(r, str) and r.strip()]
         ),
     )
 

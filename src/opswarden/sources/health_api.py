@@ -28,6 +28,7 @@ from typing import Any
 
 from opswarden.core.event import Category, Event, Resource
 from opswarden.errors import PayloadError, UnrecognisedFormatError
+from opswarden.sources._health_text import parse_event_arn, title_for
 from opswarden.sources.base import (
     Payload,
     Source,
@@ -43,10 +44,8 @@ from opswarden.sources.health import (
     dashboard_link,
     identity_key,
     normalise_detail,
-    parse_event_arn,
     resource_from_entity,
     resources_for_account,
-    title_for,
 )
 
 Pages = Payload | Sequence[Payload] | None
