@@ -84,7 +84,6 @@ def test_account_specific_issue() -> None:
         "eventMetadata": {"truncated": "false"},
         "actionability": "ACTION_MAY_BE_REQUIRED",
         "personas": ["OPERATIONS"],
-        "backupEvent": False,
         "detail_type": "AWS Health Event",
     }
 
@@ -243,8 +242,17 @@ def test_backup_event_is_in_the_event_region_not_the_delivery_region() -> None:
     payload = fixture("eventbridge_backup_event.json")
     event = one(payload)
     assert (payload["region"], event.region) == ("us-west-2", "us-east-1")
-    assert "delivery_region" not in event.details  # delivery metadata: only in the raw payload
-    assert event.details["backupEvent"] is True
+    # Delivery metadata (where this copy came from, whether it is the backup copy): raw payload only.
+    assert "delivery_region" not in event.details
+    assert "backupEvent" not in event.details
+
+
+def test_the_backup_copy_and_the_primary_copy_are_the_same_content() -> None:
+    backup = fixture("eventbridge_backup_event.json")
+    primary = fixture("eventbridge_backup_event.json")
+    primary["region"] = primary["detail"].get("eventRegion", "us-east-1")
+    primary["detail"]["backupEvent"] = "false"
+    assert content_hash(one(backup)) == content_hash(one(primary))
 
 
 def test_copies_delivered_in_two_regions_have_equal_content() -> None:

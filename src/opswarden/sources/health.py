@@ -196,7 +196,6 @@ def _details(
     if communication and page:  # "<id>-<page>": every page of one event gets the same id
         communication = communication.removesuffix(f"-{page.strip()}")
     personas = [p for p in opt_list(detail, "personas") if isinstance(p, str)]
-    backup = opt_str(detail, "backupEvent")  # "true"/"false" strings in real payloads
     found: dict[str, Any] = {
         "eventArn": arn,
         "eventScopeCode": opt_str(detail, "eventScopeCode"),
@@ -204,7 +203,6 @@ def _details(
         "eventMetadata": str_map(detail["eventMetadata"]) if "eventMetadata" in detail else None,
         "actionability": opt_str(detail, "actionability"),
         "personas": personas or None,
-        "backupEvent": backup.strip().lower() == "true" if backup else None,
         "availabilityZone": opt_str(detail, "availabilityZone"),
         "detail_type": ctx.detail_type,
         "event_type_category": raw_category if raw_category != category.value else None,
