@@ -73,7 +73,7 @@ def opt_str(obj: Payload, key: str) -> str | None:
 
 def require_mapping(obj: Payload, key: str, path: str = "") -> Payload:
     value = require(obj, key, path)
-    if not isinstance(value, Mapping):
+    if not is_mapping(value):
         raise PayloadError(f"field '{_join(path, key)}' must be an object, got {_show(value)}")
     return value
 
@@ -124,7 +124,7 @@ def first_time(*values: datetime | None) -> datetime | None:
 
 def str_map(value: Any) -> dict[str, str]:
     """A mapping of string to string (tags, metadata); other values are turned into strings."""
-    if value is None or not isinstance(value, Mapping):  # usually absent: skip the ABC check
+    if not is_mapping(value):
         return {}
     return {str(k): v if isinstance(v, str) else _show(v) for k, v in value.items() if v is not None}
 
