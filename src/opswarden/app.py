@@ -15,6 +15,7 @@ from opswarden.ingest.reader import RawItem, parse_document, read_paths
 from opswarden.settings import Settings
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
 from opswarden.store.sql import SqlStore
+from opswarden.supervisor import ProcessSummary, Supervisor
 from opswarden.views import event_detail, event_summary
 
 
@@ -32,8 +33,24 @@ class Application:
             workers=settings.ingest_workers,
         )
 
+        self._supervisor: Supervisor | None = None
+
+    @property
+    def supervisor(self) -> Supervisor:
+        """Policy, channels and the triage / reminder / delivery stages (built on first use: a bad
+        policy file fails the commands that need it, not ``events list``)."""
+        if self._supervisor is None:
+            self._supervisor = Supervisor(self.settings, self.store, self.clock)
+        return self._supervisor
+
     def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.close()
         self.store.close()
+
+    def process(self, *, deliver: bool = True) -> ProcessSummary:
+        """Triage what was stored, queue due reminders, send what is due."""
+        return self.supervisor.process(deliver=deliver)
 
     # -- ingest ----------------------------------------------------------------------------------
 

@@ -9,7 +9,10 @@
     │   ├── PayloadError              a known format with a missing or malformed field
     │   └── TimestampError            a timestamp in no supported format
     ├── StoreError                 the operational store failed (after its own retries)
-    │   └── NotFoundError             no such event / record
+    │   ├── NotFoundError             no such event / record
+    │   └── StaleStateError           the event changed under a transition; re-read and decide again
+    ├── LifecycleError             a transition the event's lifecycle does not allow (already acked …)
+    ├── LinkError                  a signed link or Slack request that is forged, expired or reused
     └── DeliveryError              sending to a channel failed; carries ``recoverable`` and ``reason``
 
 Input errors carry a ``where`` (file:line, batch index, JSON path) so a message always says what is
@@ -64,6 +67,18 @@ class StoreError(OpswardenError):
 
 class NotFoundError(StoreError):
     """No record with that id."""
+
+
+class StaleStateError(StoreError):
+    """An event's lifecycle changed between reading it and moving it on (a concurrent answer)."""
+
+
+class LifecycleError(OpswardenError):
+    """A lifecycle transition that is not allowed from the event's current state."""
+
+
+class LinkError(OpswardenError):
+    """A signed approval link or a Slack request that is forged, malformed, expired or already used."""
 
 
 class DeliveryReason(StrEnum):

@@ -20,7 +20,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 from opswarden.errors import ConfigurationError
 from opswarden.sources.eventbridge import FingerprintRule
 
-_SECRET_FIELDS = ("api_key", "hmac_secret")
+_SECRET_FIELDS = (
+    "api_key",
+    "hmac_secret",
+    "link_secret",
+    "slack_bot_token",
+    "slack_signing_secret",
+    "smtp_password",
+    "webhook_secret",
+)
 # What to write instead, for settings whose validation message alone does not say it.
 _EXAMPLES = {
     "fingerprints": 'a JSON list like [{"source": "com.example.*", "fields": ["detail.orderId"]}]',
@@ -71,6 +79,43 @@ class Settings(BaseSettings):
     org_file: Path | None = Field(
         default=None, description="Accounts and teams (org.yaml); default: org.yaml in the data dir."
     )
+
+    # -- triage and notification (docs/notifications.md) --------------------------------------------
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach `opswarden serve` (approval links in e-mails and Teams cards).",
+    )
+    link_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs approval links; default: a random key kept in the data dir.",
+    )
+    link_ttl_hours: float = Field(default=72, gt=0, description="How long an approval link stays valid.")
+    console_sink: str | None = Field(
+        default=None,
+        description="File the console channel appends to ('-' for stdout); default: notifications.log "
+        "in the data dir.",
+    )
+    slack_bot_token: SecretStr | None = Field(default=None, description="Bot token (xoxb-…) for Slack.")
+    slack_signing_secret: SecretStr | None = Field(
+        default=None, description="Verifies requests from Slack (interactivity, events)."
+    )
+    slack_api_url: str = Field(default="https://slack.com/api/", description="Slack Web API base URL.")
+    slack_default_channel: str | None = Field(
+        default=None, description="Channel for events routed to no team with a Slack channel."
+    )
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    email_from: str = "opswarden@localhost"
+    webhook_url: str | None = Field(default=None, description="Generic JSON webhook for every message.")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="Signs webhook bodies (X-Opswarden-Signature, HMAC-SHA256)."
+    )
+    outbox_max_attempts: int = Field(default=8, ge=1, le=100)
+    outbox_backoff_seconds: float = Field(default=10, gt=0, description="First retry delay; doubles.")
+    notify_timeout_seconds: float = Field(default=10, gt=0)
 
     @model_validator(mode="before")
     @classmethod

@@ -152,7 +152,13 @@ def test_slack_approve_and_reject_only_when_approval_is_required() -> None:
     assert action_ids(rendered) == ["opswarden_acknowledge"]
 
 
-@pytest.mark.parametrize("lifecycle", ["acknowledged", "approved", "resolved", "suppressed"])
+def test_slack_card_keeps_approve_and_reject_after_an_acknowledgement() -> None:
+    rendered = render_slack(message(lifecycle="acknowledged", require_approval=True))
+
+    assert action_ids(rendered) == ["opswarden_approve", "opswarden_reject"]
+
+
+@pytest.mark.parametrize("lifecycle", ["approved", "rejected", "resolved", "suppressed"])
 def test_slack_card_has_no_buttons_once_no_answer_is_awaited(lifecycle: str) -> None:
     rendered = render_slack(message(lifecycle=lifecycle, require_approval=True))
 
@@ -254,7 +260,7 @@ def test_slack_thread_messages(kind: Kind, expected: str) -> None:
 
 
 def test_slack_answer_in_thread_and_card_rerendered_without_buttons() -> None:
-    card = message(require_approval=True)
+    card = message(require_approval=False)
     answer_msg = message(Kind.ANSWER, answer=ANSWER, lifecycle="acknowledged")
 
     thread = render_slack(answer_msg)

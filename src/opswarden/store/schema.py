@@ -7,7 +7,14 @@
   changed from the version before, and the sha256 of the raw payload that brought it.
 * ``raw_payloads``: every distinct payload as received (by sha256, so a redelivery stores nothing).
 * ``dead_letters``: what could not be ingested: the raw payload, the error, and where it came from.
-* ``audit_log``: who did what to which event, when, through which channel.
+* ``audit_log``: who did what to which event, when, through which channel; lifecycle transitions are
+  rows with action ``transition``.
+* ``triage_queue``: events whose current version the policy has not decided yet (written in the
+  ingest transaction, consumed by the triage stage: a crash between the two loses nothing).
+* ``decisions``: every policy decision with its explanation; ``events.decision_id`` is the latest.
+* ``outbox``: every message to send, its attempts and result (docs/notifications.md#the-outbox).
+* ``threads``: where each event's conversation lives per channel and target (Slack channel + ts …).
+* ``used_tokens``: single-use keys already spent (approval link nonces, Slack retry ids).
 """
 
 from __future__ import annotations
@@ -89,6 +96,7 @@ events = sa.Table(
     sa.Column("current_version", sa.String(32), nullable=False),
     sa.Column("content_hash", sa.String(64), nullable=False),
     sa.Column("lifecycle", sa.String(16), nullable=False, server_default="new"),
+    sa.Column("decision_id", sa.Integer),
     sa.Index("ix_events_updated", "updated_at"),
     sa.Index("ix_events_deadline", "deadline_at"),
 )
@@ -140,4 +148,71 @@ audit_log = sa.Table(
     sa.Column("channel", sa.String(32), nullable=False),
     sa.Column("detail", JSONData, nullable=False),
     sa.Index("ix_audit_event", "event_id", "at"),
+)
+
+triage_queue = sa.Table(
+    "triage_queue",
+    metadata,
+    sa.Column("event_id", sa.String(32), primary_key=True),
+    sa.Column("enqueued_at", UTCDateTime, nullable=False),
+)
+
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("version_key", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("origin", sa.String(16), nullable=False, doc="policy | ai | human"),
+    sa.Column("policy_hash", sa.String(64)),
+    sa.Column("suppressed", sa.Boolean, nullable=False),
+    sa.Column("notify", sa.Boolean, nullable=False),
+    sa.Column("severity", sa.String(16), nullable=False),
+    sa.Column("teams", sa.Text, nullable=False, doc="space-separated team ids"),
+    sa.Column("require_approval", sa.Boolean, nullable=False),
+    sa.Column("open_ticket", sa.Boolean, nullable=False),
+    sa.Column("data", JSONData, nullable=False, doc="the whole decision with its explanation"),
+    sa.Index("ix_decisions_event", "event_id", "id"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("dedupe_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("payload", JSONData, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, doc="pending | sending | sent | dead | uncertain"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_until", UTCDateTime),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("last_error", sa.Text),
+    sa.Column("result", JSONData),
+    sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_event", "event_id", "channel", "target", "id"),
+)
+
+threads = sa.Table(
+    "threads",
+    metadata,
+    sa.Column("event_id", sa.String(32), primary_key=True),
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("target", sa.Text, primary_key=True),
+    sa.Column("ref", JSONData, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+used_tokens = sa.Table(
+    "used_tokens",
+    metadata,
+    sa.Column("key", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("event_id", sa.String(32)),
 )

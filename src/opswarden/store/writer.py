@@ -226,9 +226,12 @@ def _write(
     changed_versions: list[dict[str, Any]] = []
     new_events: list[dict[str, Any]] = []
     changed_events: list[dict[str, Any]] = []
+    to_triage: list[dict[str, Any]] = []
     for history in histories:
         if not history.touched:
             continue
+        if history.versions[history.current].dirty:  # the current state changed: decide again
+            to_triage.append({"event_id": history.id, "enqueued_at": now})
         for vk, version in history.versions.items():
             if not version.dirty:
                 continue
@@ -264,6 +267,7 @@ def _write(
     bulk.update(conn, "events", changed_events, key=("id",))
     bulk.insert(conn, "event_versions", new_versions)
     bulk.update(conn, "event_versions", changed_versions, key=("event_id", "version_key"))
+    bulk.insert(conn, "triage_queue", to_triage, ignore_conflicts=True)
 
 
 def _event_row(history: _History, current: _Version, now: datetime) -> dict[str, Any]:

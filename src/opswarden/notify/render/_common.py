@@ -273,7 +273,8 @@ def link_buttons(msg: Message, links: ActionLinks | None) -> list[LinkButton]:
         return []
     found: list[LinkButton] = []
     if msg.actionable:
-        found.append(LinkButton("acknowledge", "Acknowledge", links.acknowledge or ""))
+        if msg.lifecycle != "acknowledged":
+            found.append(LinkButton("acknowledge", "Acknowledge", links.acknowledge or ""))
         if msg.require_approval:
             found.append(LinkButton("approve", "Approve", links.approve or ""))
             found.append(LinkButton("reject", "Reject", links.reject or ""))

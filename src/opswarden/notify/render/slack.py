@@ -195,7 +195,7 @@ def _button(action_id: str, label: str, msg: Message, style: str | None = None) 
 
 
 def _actions(msg: Message) -> dict[str, Any]:
-    elements = [_button(ACKNOWLEDGE, "Acknowledge", msg)]
+    elements = [] if msg.lifecycle == "acknowledged" else [_button(ACKNOWLEDGE, "Acknowledge", msg)]
     if msg.require_approval:
         elements.append(_button(APPROVE, "Approve", msg, "primary"))
         reject = _button(REJECT, "Reject", msg, "danger")

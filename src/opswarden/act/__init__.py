@@ -1,0 +1,1 @@
+"""Acting on answers: acknowledgements, approvals and rejections from every surface, signed links."""

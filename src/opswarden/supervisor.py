@@ -1,0 +1,184 @@
+"""The supervisor: policy, org, channels and the stages that act on stored events, built from settings.
+
+``Supervisor.process()`` runs the stages in order — triage (decide queued events, queue messages),
+reminders (queue what fell due), dispatch (send what is due) — and is what ``opswarden ingest`` runs
+after storing, what ``opswarden notify send`` runs alone, and what ``opswarden serve`` runs in the
+background every few seconds. Each stage is safe to run from several processes at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from opswarden.act.answers import Action, Answered, answer
+from opswarden.act.links import LinkSigner, load_secret
+from opswarden.core.clock import Clock
+from opswarden.errors import ConfigurationError
+from opswarden.notify.base import Notifier
+from opswarden.notify.channels.console import ConsoleNotifier
+from opswarden.notify.channels.email import EmailNotifier
+from opswarden.notify.channels.teams import TeamsNotifier
+from opswarden.notify.channels.webhook import WebhookNotifier
+from opswarden.notify.dispatch import Dispatcher, DispatchSummary
+from opswarden.notify.message import Message
+from opswarden.notify.render.links import ActionLinks
+from opswarden.policy import Org, Policy, load_org, load_policy
+from opswarden.policy.org import EMPTY_ORG
+from opswarden.settings import Settings
+from opswarden.store.sql import SqlStore
+from opswarden.triage.reminders import Reminders
+from opswarden.triage.stage import TriageStage, TriageSummary
+from opswarden.triage.targets import CONSOLE, Reach
+
+# With no policy.yaml: every event is routed to the console sink with its own severity.
+DEFAULT_POLICY = "route:\n  name: default\n  channels: [console]\n"
+
+
+@dataclass(slots=True)
+class ProcessSummary:
+    triage: TriageSummary
+    reminders: int
+    dispatch: DispatchSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "triage": self.triage.to_dict(),
+            "reminders": self.reminders,
+            "dispatch": self.dispatch.to_dict(),
+        }
+
+
+def load_rules(settings: Settings) -> tuple[Policy, Org, str]:
+    """Policy and org from their files (the default policy and an empty org when a file is absent)."""
+    org = EMPTY_ORG
+    if settings.org_path.exists():
+        org = load_org(_read(settings.org_path), str(settings.org_path))
+    text, name = DEFAULT_POLICY, "(default policy)"
+    if settings.policy_path.exists():
+        text, name = _read(settings.policy_path), str(settings.policy_path)
+    return load_policy(text, name, org=org), org, text
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, store: SqlStore, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.clock = clock
+        self.policy, self.org, policy_text = load_rules(settings)
+        self.http = httpx.Client(timeout=settings.notify_timeout_seconds)
+        self.channels = build_channels(settings, self.http, clock)
+        reach = Reach(
+            configured=frozenset(self.channels),
+            slack_default=settings.slack_default_channel,
+            webhook_url=settings.webhook_url,
+        )
+        secret = settings.link_secret.get_secret_value() if settings.link_secret else None
+        self.signer = LinkSigner(
+            load_secret(secret, settings.data_dir), timedelta(hours=settings.link_ttl_hours)
+        )
+        self.triage = TriageStage(store.engine, self.policy, self.org, reach, clock, policy_text)
+        self.reminders = Reminders(store.engine, self.org, clock)
+        self.dispatcher = Dispatcher(
+            store.engine,
+            self.channels,
+            clock,
+            max_attempts=settings.outbox_max_attempts,
+            backoff=timedelta(seconds=settings.outbox_backoff_seconds),
+            links=self.links if settings.public_url else None,
+        )
+
+    def close(self) -> None:
+        self.http.close()
+
+    def process(self, *, deliver: bool = True) -> ProcessSummary:
+        triaged = self.triage.run()
+        reminded = self.reminders.run()
+        sent = self.dispatcher.run() if deliver else DispatchSummary()
+        return ProcessSummary(triaged, reminded, sent)
+
+    def answer(
+        self,
+        event_id: str,
+        action: Action,
+        *,
+        actor: str,
+        channel: str,
+        note: str | None = None,
+        nonce: str | None = None,
+    ) -> Answered:
+        return answer(
+            self.store.engine,
+            self.org,
+            event_id,
+            action,
+            actor=actor,
+            channel=channel,
+            now=self.clock.now(),
+            note=note,
+            nonce=nonce,
+        )
+
+    def links(self, message: Message, recipient: str) -> ActionLinks | None:
+        """Signed answer links for one recipient (only with OPSWARDEN_PUBLIC_URL set)."""
+        base = (self.settings.public_url or "").rstrip("/")
+        if not base:
+            return None
+        now = self.clock.now()
+
+        def url(action: str) -> str:
+            return f"{base}/answers/{self.signer.sign(message.event_id, action, recipient, now)}"
+
+        return ActionLinks(
+            acknowledge=url("acknowledge"),
+            approve=url("approve") if message.require_approval else None,
+            reject=url("reject") if message.require_approval else None,
+            event=f"{base}/events/{message.event_id}",
+        )
+
+
+def console_path(settings: Settings) -> Path | None:
+    if settings.console_sink == "-":
+        return None
+    return Path(settings.console_sink) if settings.console_sink else settings.data_dir / "notifications.log"
+
+
+def build_channels(settings: Settings, http: httpx.Client, clock: Clock) -> dict[str, Notifier]:
+    """One notifier per configured channel: the explicit registry of channels."""
+    channels: dict[str, Notifier] = {
+        CONSOLE: ConsoleNotifier(console_path(settings)),
+        "teams": TeamsNotifier(http),  # each team's webhook URL is its own configuration
+    }
+    if settings.slack_bot_token:
+        from opswarden.notify.channels.slack import SlackNotifier
+
+        channels["slack"] = SlackNotifier(
+            settings.slack_bot_token.get_secret_value(),
+            settings.slack_api_url,
+            settings.notify_timeout_seconds,
+        )
+    if settings.smtp_host:
+        channels["email"] = EmailNotifier(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.email_from,
+            starttls=settings.smtp_starttls,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.notify_timeout_seconds,
+        )
+    if settings.webhook_url:
+        secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
+        channels["webhook"] = WebhookNotifier(http, clock, secret)
+    return channels
