@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+pytest_plugins = ["tests.fakes.fixtures"]  # slack_api, slack_client, webhook_server, smtp_server(_auth)
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
