@@ -10,6 +10,7 @@ import typer
 from opswarden import __version__
 from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
+from opswarden.cli.org import org_app
 from opswarden.cli.policy import policy_app
 from opswarden.errors import ConfigurationError, OpswardenError
 from opswarden.settings import load_settings
@@ -23,6 +24,7 @@ app = typer.Typer(
 app.add_typer(events_app, name="events")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(policy_app, name="policy")
+app.add_typer(org_app, name="org")
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 

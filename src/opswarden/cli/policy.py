@@ -1,7 +1,8 @@
-"""``opswarden policy check|test``: validate the policy and org files; dry-run events through them.
+"""``opswarden policy check|test|backtest``: validate the policy and org files; dry-run events through them.
 
 Nothing is stored or sent: ``policy test`` normalises the files' events exactly as ingest does (reader,
-envelopes, source registry) and prints each decision with the rules and values behind it.
+envelopes, source registry) and prints each decision with the rules and values behind it;
+``policy backtest`` replays the stored events through the current and a candidate policy.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
-from opswarden.cli.common import Format, console, err_console, fail, print_json
+from opswarden.cli.common import Format, console, err_console, fail, get_app, parse_when, print_json
 from opswarden.core.clock import SystemClock
 from opswarden.core.event import Event
 from opswarden.core.timeparse import parse_time_text
@@ -22,8 +23,10 @@ from opswarden.errors import ConfigurationError, InputError, TimestampError
 from opswarden.ingest.envelopes import unwrap
 from opswarden.ingest.reader import read_paths
 from opswarden.policy import Decision, Org, Policy, Route, evaluate, load_org, load_policy
+from opswarden.policy.backtest import BacktestReport, backtest
 from opswarden.settings import Settings, load_settings
 from opswarden.sources.registry import build_registry, find_source
+from opswarden.store.reader import EventFilter
 
 policy_app = typer.Typer(help="Check the policy and dry-run events through it.", no_args_is_help=True)
 
@@ -226,3 +229,61 @@ def _print(result: _Result) -> None:
 
 def _yes(flag: bool) -> str:
     return "yes" if flag else "no"
+
+
+@policy_app.command("backtest")
+def backtest_command(
+    ctx: typer.Context,
+    candidate_file: Annotated[Path, typer.Option("--policy", help="the candidate policy to compare")],
+    org_file: OrgOption = None,
+    since: Annotated[
+        str, typer.Option("--since", help="events updated or received since: an age (30d) or a time")
+    ] = "30d",
+    at: Annotated[str | None, typer.Option("--at", help="decide as of this time (default: now)")] = None,
+    fail_on_change: Annotated[
+        bool, typer.Option("--fail-on-change", help="exit 1 if any decision changes (CI)")
+    ] = False,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
+) -> None:
+    """Replay stored events through the current policy and a candidate; print what would change."""
+    settings = _settings(ctx)
+    current, org = _load(settings, None, org_file)
+    candidate, _ = _load(settings, candidate_file, org_file)
+    application = get_app(ctx)
+    try:
+        now = parse_time_text(at) if at else application.clock.now()
+    except TimestampError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--at") from None
+    start = parse_when(since, now)
+    events = application.store.current_events(EventFilter(since=start))
+    report = backtest(events, current, candidate, org, now)
+    if fmt is Format.JSON:
+        print_json(
+            {
+                "policy": str(settings.policy_path),
+                "candidate": str(candidate_file),
+                "since": None if start is None else start.isoformat().replace("+00:00", "Z"),
+                **report.to_dict(),
+            }
+        )
+    else:
+        _print_backtest(report, since)
+    if fail_on_change and report.changed:
+        raise typer.Exit(1)
+
+
+def _print_backtest(report: BacktestReport, since: str) -> None:
+    for item in report.changed:
+        event = item.event
+        console.print(f"[bold]{event.id}[/]  {escape(event.title)}", highlight=False)
+        before, after = ", ".join(item.before.routes), ", ".join(item.after.routes)
+        routes = before if before == after else f"{before} → {after}"
+        console.print(f"  route {escape(routes)}", highlight=False)
+        for change in item.changes:
+            console.print(f"  [yellow]{escape(change.describe())}[/]", highlight=False)
+    kinds = ", ".join(f"{kind} {count}" for kind, count in report.by_kind.items())
+    console.print(
+        f"[bold]{report.replayed}[/] event(s) since {escape(since)} replayed as of {report.now:%Y-%m-%d %H:%M}Z: "
+        f"{report.unchanged} unchanged, {len(report.changed)} changed" + (f" ({kinds})" if kinds else ""),
+        highlight=False,
+    )

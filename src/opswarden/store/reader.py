@@ -167,3 +167,35 @@ def list_dead_letters(conn: sa.Connection, limit: int = 100) -> list[DeadLetter]
 
 def count_events(conn: sa.Connection) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+
+def current_events(conn: sa.Connection, flt: EventFilter) -> list[Event]:
+    """The current version of every event the filter selects (``policy backtest``), newest first.
+
+    Unlike :func:`list_events`, ``since`` and ``until`` select an event when either its source update
+    time or the time it was last received falls in the window (so a long-lived event delivered again
+    recently counts), and ``limit`` and ``offset`` do not apply: every matching event is returned.
+    """
+    seen = sa.func.coalesce(events.c.updated_at, events.c.last_seen_at)
+    query = sa.select(event_versions.c.data).join(events, _CURRENT_JOIN)
+    exact = {
+        events.c.source: flt.source,
+        events.c.type_code: flt.type_code,
+        events.c.category: flt.category,
+        events.c.status: flt.status,
+        events.c.severity: flt.severity,
+        events.c.region: flt.region,
+    }
+    for column, value in exact.items():
+        if value is not None:
+            query = query.where(column == value)
+    if flt.account is not None:
+        query = query.where(
+            (" " + events.c.accounts + " ").like(f"% {_like_escape(flt.account)} %", escape="\\")
+        )
+    if flt.since is not None:
+        query = query.where(sa.or_(events.c.updated_at >= flt.since, events.c.last_seen_at >= flt.since))
+    if flt.until is not None:
+        query = query.where(seen < flt.until)
+    query = query.order_by(events.c.updated_at.desc().nulls_last(), events.c.id)
+    return [Event.model_validate(row.data) for row in conn.execute(query)]

@@ -14,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from opswarden.core.event import Event
 from opswarden.errors import StoreError
 from opswarden.store import reader, writer
 from opswarden.store.db import make_engine, migrate, shown_url
@@ -117,6 +118,11 @@ class SqlStore:
     def list_events(self, flt: EventFilter | None = None) -> list[StoredEvent]:
         with self._failures("listing events"), self.engine.connect() as conn:
             return reader.list_events(conn, flt or EventFilter())
+
+    def current_events(self, flt: EventFilter) -> list[Event]:
+        """The current version of every event the filter selects (no limit; see reader.current_events)."""
+        with self._failures("reading events"), self.engine.connect() as conn:
+            return reader.current_events(conn, flt)
 
     def get_event(self, ref: str) -> StoredEvent:
         with self._failures("reading an event"), self.engine.connect() as conn:
