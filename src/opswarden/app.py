@@ -6,17 +6,21 @@ Entry points (CLI, HTTP server, later Slack and Lambda) only translate their tra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from typing import Any
 
+from opswarden.act.answers import Action, Answered
 from opswarden.core.clock import Clock, SystemClock
 from opswarden.ingest.pipeline import Ingestor, IngestSummary
 from opswarden.ingest.reader import RawItem, parse_document, read_paths
 from opswarden.settings import Settings
+from opswarden.store import outbox
+from opswarden.store import triage as triage_store
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
 from opswarden.store.sql import SqlStore
 from opswarden.supervisor import ProcessSummary, Supervisor
-from opswarden.views import event_detail, event_summary
+from opswarden.views import audit_view, event_detail, event_summary, outbox_view
 
 
 class Application:
@@ -34,6 +38,8 @@ class Application:
         )
 
         self._supervisor: Supervisor | None = None
+        self.write_lock = threading.RLock()  # writers of this process take turns (SQLite: one writer)
+        self.wakeup = threading.Event()  # set when there is work for the background supervisor
 
     @property
     def supervisor(self) -> Supervisor:
@@ -43,6 +49,9 @@ class Application:
             self._supervisor = Supervisor(self.settings, self.store, self.clock)
         return self._supervisor
 
+    def wake(self) -> None:
+        self.wakeup.set()
+
     def close(self) -> None:
         if self._supervisor is not None:
             self._supervisor.close()
@@ -51,6 +60,26 @@ class Application:
     def process(self, *, deliver: bool = True) -> ProcessSummary:
         """Triage what was stored, queue due reminders, send what is due."""
         return self.supervisor.process(deliver=deliver)
+
+    # -- answers and the outbox ------------------------------------------------------------------
+
+    def answer(
+        self, ref: str, action: Action, *, actor: str, channel: str, note: str | None = None
+    ) -> Answered:
+        """Acknowledge / approve / reject an event by id, prefix or key (LifecycleError if not allowed)."""
+        event_id = self.store.get_event(ref).id
+        return self.supervisor.answer(event_id, action, actor=actor, channel=channel, note=note)
+
+    def outbox(
+        self, *, status: str | None = None, event_id: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        with self.store.engine.connect() as conn:
+            rows = outbox.rows(conn, status=status, event_id=event_id, limit=limit)
+        return [outbox_view(r) for r in rows]
+
+    def retry_message(self, outbox_id: int) -> bool:
+        with self.store.engine.begin() as conn:
+            return outbox.retry(conn, outbox_id, self.clock.now())
 
     # -- ingest ----------------------------------------------------------------------------------
 
@@ -74,7 +103,14 @@ class Application:
 
     def event_json(self, ref: str) -> dict[str, Any]:
         stored, versions = self.event(ref)
-        return event_detail(stored, versions)
+        data = event_detail(stored, versions)
+        with self.store.engine.connect() as conn:
+            decision = triage_store.latest_decision(conn, stored.id)
+            messages = outbox.rows(conn, event_id=stored.id, limit=200)
+        data["decision"] = decision
+        data["history"] = [audit_view(a) for a in self.store.audit_entries(stored.id)]
+        data["messages"] = [outbox_view(r) for r in reversed(messages)]
+        return data
 
     def events_json(self, flt: EventFilter) -> list[dict[str, Any]]:
         return [event_summary(e) for e in self.list_events(flt)]

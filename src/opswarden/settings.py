@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_backoff_seconds: float = Field(default=10, gt=0, description="First retry delay; doubles.")
     notify_timeout_seconds: float = Field(default=10, gt=0)
+    process_interval_seconds: float = Field(
+        default=15, gt=0, description="How often `serve` runs triage, reminders and delivery when idle."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -64,3 +64,38 @@ def event_detail(stored: StoredEvent, versions: list[StoredVersion]) -> dict[str
             for v in versions
         ],
     }
+
+
+def audit_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit row: who did what, when, through which channel (transitions carry from / to / why)."""
+    return {
+        "at": format_time(entry["at"]),
+        "actor": entry["actor"],
+        "action": entry["action"],
+        "channel": entry["channel"],
+        "detail": entry["detail"],
+    }
+
+
+def outbox_view(row: Any) -> dict[str, Any]:
+    """An outbox message without its payload (the rendered content is derived from the event)."""
+    return {
+        "id": row.id,
+        "event_id": row.event_id,
+        "kind": row.kind,
+        "channel": row.channel,
+        "target": row.target if row.channel not in ("teams", "webhook") else _host(row.target),
+        "status": row.status,
+        "attempts": row.attempts,
+        "created_at": format_time(row.created_at),
+        "next_attempt_at": format_time(row.next_attempt_at),
+        "sent_at": format_time(row.sent_at),
+        "last_error": row.last_error,
+    }
+
+
+def _host(url: str) -> str:
+    """Webhook URLs carry their secret in the path: show the host only."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or "(webhook)"

@@ -69,9 +69,11 @@ class Live:
         return self.app.store.count_events(), len(self.app.dead_letters())
 
 
-def serve(application: Application) -> Iterator[str]:
-    """Run the API on a free loopback port in a background thread; yield its base URL."""
-    config = uvicorn.Config(create_api(application), host="127.0.0.1", port=0, log_level="warning")
+def serve(application: Application, *, background: bool = False) -> Iterator[str]:
+    """Run the API on a free loopback port in a background thread; yield its base URL. Without
+    ``background`` the supervisor loop does not run (tests call ``process()`` when they mean to)."""
+    api = create_api(application, background=background)
+    config = uvicorn.Config(api, host="127.0.0.1", port=0, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
     thread.start()

@@ -8,8 +8,10 @@ from typing import Annotated
 import typer
 
 from opswarden import __version__
+from opswarden.act.answers import Action
 from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
+from opswarden.cli.notify import answer_command, notify_app, process_line
 from opswarden.cli.org import org_app
 from opswarden.cli.policy import policy_app
 from opswarden.errors import ConfigurationError, OpswardenError
@@ -25,6 +27,10 @@ app.add_typer(events_app, name="events")
 app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(policy_app, name="policy")
 app.add_typer(org_app, name="org")
+app.add_typer(notify_app, name="notify")
+app.command("ack")(answer_command(Action.ACKNOWLEDGE))
+app.command("approve")(answer_command(Action.APPROVE))
+app.command("reject")(answer_command(Action.REJECT))
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 
@@ -46,11 +52,18 @@ def ingest(
     ctx: typer.Context,
     paths: Annotated[list[str], typer.Argument(help="files, directories (recursive) or - for stdin")],
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
+    triage: Annotated[
+        bool, typer.Option(help="--no-triage: only store; decide and notify later (notify send)")
+    ] = True,
 ) -> None:
-    """Ingest JSON events (one value, an array, or NDJSON per file). Exits 1 if anything was rejected."""
-    summary = get_app(ctx).ingest_paths(paths)
+    """Ingest JSON events (one value, an array, or NDJSON per file), triage them and send what is due.
+
+    Exits 1 if anything was rejected (after storing and triaging the rest)."""
+    application = get_app(ctx)
+    summary = application.ingest_paths(paths)
+    processed = application.process().to_dict() if triage else None
     if fmt is Format.JSON:
-        print_json(summary.to_dict())
+        print_json({**summary.to_dict(), **({"process": processed} if processed else {})})
     else:
         data = summary.to_dict()
         console.print(
@@ -63,6 +76,8 @@ def ingest(
             err_console.print(f"  [red]rejected[/] {rejection.origin}: {rejection.reason}", highlight=False)
         if summary.rejected > len(summary.rejections):
             err_console.print(f"  … and {summary.rejected - len(summary.rejections)} more (deadletters list)")
+        if processed:
+            console.print(process_line(processed), highlight=False)
     if summary.rejected:
         raise typer.Exit(1)
 

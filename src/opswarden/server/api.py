@@ -5,12 +5,21 @@
 * ``GET /events``, ``GET /events/{ref}`` — the JSON contract of the CLI; ``ref`` may be an identity
   key with ``/`` in it (AWS Health keys).
 * ``GET /healthz`` — liveness and database reachability (no authentication).
+* ``GET|POST /answers/{token}`` — signed answer links (:mod:`opswarden.server.answers`).
+* ``POST /slack/events``, ``POST /slack/interactivity`` — Slack, when a signing secret is set
+  (:mod:`opswarden.server.slack`).
+
+A background thread runs the supervisor (triage → reminders → delivery) every
+``OPSWARDEN_PROCESS_INTERVAL_SECONDS`` and as soon as events or answers arrive.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,6 +31,7 @@ from opswarden.app import Application
 from opswarden.core.timeparse import parse_since
 from opswarden.errors import NotFoundError, TimestampError
 from opswarden.server import auth
+from opswarden.server.answers import mount_answers
 from opswarden.store.reader import EventFilter
 
 
@@ -43,11 +53,47 @@ async def read_body(request: Request) -> bytes:
 Body = Annotated[bytes, Depends(read_body)]  # read once per request, by auth and by the endpoint
 
 
-def create_api(app: Application) -> FastAPI:
-    api = FastAPI(title="opswarden", version=__version__)
+log = logging.getLogger("opswarden.server")
+
+
+def supervise(app: Application, stop: threading.Event, interval: float) -> None:
+    """The background loop: process now, then whenever woken or every ``interval`` seconds."""
+    while not stop.is_set():
+        try:
+            with app.write_lock:
+                summary = app.process()
+            if summary.triage.decided or summary.dispatch.sent or summary.dispatch.dead:
+                log.info("processed: %s", summary.to_dict())
+        except Exception:  # keep supervising: one bad round must not stop notifications for good
+            log.exception("processing failed; trying again in %s s", interval)
+        app.wakeup.wait(interval)
+        app.wakeup.clear()
+
+
+def create_api(app: Application, *, background: bool = True) -> FastAPI:
     settings = app.settings
+    stop = threading.Event()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        worker = None
+        if background:
+            worker = threading.Thread(
+                target=supervise,
+                args=(app, stop, settings.process_interval_seconds),
+                name="opswarden-supervisor",
+                daemon=True,
+            )
+            worker.start()
+        yield
+        stop.set()
+        app.wake()
+        if worker is not None:
+            worker.join(timeout=30)
+
+    api = FastAPI(title="opswarden", version=__version__, lifespan=lifespan)
     api.state.max_body_bytes = settings.max_body_bytes
-    write_lock = threading.Lock()  # one writer at a time per process (SQLite has one anyway)
+    write_lock = app.write_lock  # one writer at a time per process (SQLite has one anyway)
 
     async def authenticated(request: Request, body: Body) -> None:
         reason = auth.check(request.headers, body, time.time(), settings.api_key, settings.hmac_secret)
@@ -79,6 +125,7 @@ def create_api(app: Application) -> FastAPI:
         import anyio.to_thread
 
         summary = await anyio.to_thread.run_sync(work)
+        app.wake()
         status = 400 if summary["rejected"] and not summary["accepted"] else 200
         return JSONResponse(summary, status_code=status)
 
@@ -118,4 +165,9 @@ def create_api(app: Application) -> FastAPI:
         except NotFoundError as exc:
             raise HTTPException(404, str(exc)) from None
 
+    mount_answers(api, app)
+    if settings.slack_signing_secret is not None:
+        from opswarden.server.slack import mount_slack
+
+        mount_slack(api, app)
     return api

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from opswarden.core.event import Event
+from opswarden.core.timeparse import format_time
 from opswarden.errors import StaleStateError
 from opswarden.store import bulk
 from opswarden.store.schema import audit_log, decisions, event_versions, events, triage_queue, used_tokens
@@ -113,6 +114,18 @@ def changes_since(conn: sa.Connection, subjects: Sequence[Subject]) -> dict[str,
         )
         found[subject.id] = [change for (changes,) in rows for change in changes]
     return found
+
+
+def latest_decision(conn: sa.Connection, event_id: str) -> dict[str, Any] | None:
+    """The event's latest decision as stored: when, on which version, by what, and the decision."""
+    row = conn.execute(
+        sa.select(decisions.c.at, decisions.c.version_key, decisions.c.origin, decisions.c.data)
+        .join(events, events.c.decision_id == decisions.c.id)
+        .where(events.c.id == event_id)
+    ).first()
+    if row is None:
+        return None
+    return {"at": format_time(row.at), "version": row.version_key, "origin": row.origin, **row.data}
 
 
 def insert_decision(conn: sa.Connection, event_id: str, version_key: str, at: datetime, **row: Any) -> int:
