@@ -82,7 +82,7 @@ def test_the_same_policy_changes_nothing(data_dir: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert (
-        "7 event(s) since 2020-01-01 replayed as of 2026-11-26 00:00Z: 7 unchanged, 0 changed"
+        "8 event(s) since 2020-01-01 replayed as of 2026-11-26 00:00Z: 8 unchanged, 0 changed"
         in result.output
     )
 
@@ -90,7 +90,7 @@ def test_the_same_policy_changes_nothing(data_dir: Path) -> None:
 def test_backtest_reports_each_change_and_the_totals(data_dir: Path) -> None:
     report = backtest_json(data_dir, "--policy", str(candidate(data_dir)), *AT, "--since", "2020-01-01")
 
-    assert (report["replayed"], report["unchanged"], report["changed"]) == (7, 3, 4)
+    assert (report["replayed"], report["unchanged"], report["changed"]) == (8, 4, 4)
     assert report["by_kind"] == {"notify": 1, "teams": 4, "ticket": 3}
     assert report["now"] == "2026-11-26T00:00:00Z"
     assert report["candidate"] == str(data_dir / "candidate.yaml")
@@ -125,7 +125,7 @@ def test_the_table_and_fail_on_change(data_dir: Path) -> None:
     assert "  route root/non-production\n  notify: suppressed → notify\n  teams: +inf01\n" in result.output
     assert result.output.count("  teams: +inf01 -sec01\n  ticket: yes → no\n") == 3
     assert (
-        "7 event(s) since 2020-01-01 replayed as of 2026-11-26 00:00Z: 3 unchanged, 4 changed "
+        "8 event(s) since 2020-01-01 replayed as of 2026-11-26 00:00Z: 4 unchanged, 4 changed "
         "(notify 1, teams 4, ticket 3)" in result.output
     )
 
@@ -134,7 +134,7 @@ def test_since_selects_events_received_in_the_window(data_dir: Path) -> None:
     recent = backtest_json(data_dir, "--policy", str(candidate(data_dir)))  # default 30d before now
     future = backtest_json(data_dir, "--policy", str(candidate(data_dir)), "--since", "2099-01-01")
 
-    assert recent["replayed"] == 7
+    assert recent["replayed"] == 8
     assert (future["replayed"], future["changed"], future["events"]) == (0, 0, [])
 
 

@@ -97,6 +97,7 @@ def test_the_example_events_route_as_the_runbook_says(tmp_path: Path) -> None:
         ("06_cloudwatch_alarm.ndjson", "root/production/networking"),
         ("06_cloudwatch_alarm.ndjson", "root/production/informational"),
         ("07_config_noncompliant.json", "root/production/networking"),
+        ("08_rds_issue_production.json", "root/production/remediation"),
     }
     sandbox = next(r for r in results if r["origin"].endswith("03_ec2_issue_sandbox.json"))
     assert sandbox["decision"]["suppressed"] is True
@@ -138,7 +139,7 @@ def test_the_table_shows_the_decision_and_why_and_stores_nothing(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert "suppressed: OheroACT: non-production account and no cost impact" in result.output
     assert "root/production/security: category = finding" in result.output
-    assert "9 event(s) as of 2026-11-26 00:00Z: 7 to notify, 2 suppressed" in result.output
+    assert "10 event(s) as of 2026-11-26 00:00Z: 8 to notify, 2 suppressed" in result.output
     assert not (tmp_path / "opswarden.db").exists()
 
 

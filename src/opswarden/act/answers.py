@@ -116,7 +116,8 @@ def _answer(
         raise LifecycleError(
             f"event {event_id} does not need approval (the policy did not ask for it); acknowledge it instead"
         )
-    if state is target or (action is Action.ACKNOWLEDGE and state in _ANSWERED):
+    decided = state in (Lifecycle.APPROVED, Lifecycle.REJECTED)
+    if state is target or (action is Action.ACKNOWLEDGE and state in _ANSWERED) or decided:
         last = work.last_answer(conn, event_id)
         who = f" by {last['actor']} at {last['at']:%Y-%m-%d %H:%M} UTC" if last else ""
         raise LifecycleError(f"event {event_id} is already {state.value}{who}")
