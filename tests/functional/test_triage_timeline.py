@@ -52,8 +52,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def app(tmp_path: Path, clock: FakeClock) -> Iterator[Application]:
-    application = make_app(tmp_path, clock)
+def app(tmp_path: Path, clock: FakeClock, database_url: str) -> Iterator[Application]:
+    """On SQLite and, when configured, PostgreSQL."""
+    application = make_app(tmp_path, clock, database_url=database_url)
     yield application
     application.close()
 
