@@ -1,21 +1,47 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: ingest the example events into a fresh SQLite store, list
-# them, show one event's version history, dry-run the example triage policy over them, and show
-# that a redelivery changes nothing.
+# The main job on the embedded default, end to end: ingest the example events into a fresh SQLite
+# store under the example policy (examples/policy), see noise suppressed and the rest routed to the
+# owning teams as cards (on the console sink: no Slack/Teams/SMTP is configured), an upstream update
+# told once in the same thread, an acknowledgement and an approval recorded with who and when, and a
+# redelivery that changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
 
 export OPSWARDEN_DATA_DIR="${OPSWARDEN_DATA_DIR:-$PWD/.opswarden-demo}"
 rm -rf "$OPSWARDEN_DATA_DIR"
+mkdir -p "$OPSWARDEN_DATA_DIR"
+cp examples/policy/org.yaml examples/policy/policy.yaml "$OPSWARDEN_DATA_DIR/"
+sink="$OPSWARDEN_DATA_DIR/notifications.log"
 ow() { echo; echo "\$ opswarden $*"; .venv/bin/opswarden "$@"; }
+EKS=ev-7106f91ac59928da   # the EKS end-of-support event (111111111111, owner Infra)
+RDS=ev-e1a1b956e861fabb   # an RDS hardware issue in sandpit (production, App: needs approval)
 
-ow ingest examples/events
+echo "# 1. ingest: every event is stored, decided by the policy, and the accepted ones are told"
+ow ingest examples/events/01_eks_end_of_support.json examples/events/0[3-8]*
 ow events list
-ow events show "aws.health:arn:aws:health:eu-west-1::event/EKS/AWS_EKS_PLANNED_LIFECYCLE_EVENT/AWS_EKS_PLANNED_LIFECYCLE_EVENT_4f2c9d7e1a:111111111111"
-ow events list --source aws.securityhub --severity critical
-echo; echo "# triage dry run: what the example policy (examples/policy) decides for each event, and why"
-ow policy test examples/events --policy examples/policy/policy.yaml --org examples/policy/org.yaml
-echo; echo "# at-least-once delivery: the same events again change nothing"
+
+echo; echo "# 2. why: the sandbox event is noise (non-production), the EKS event goes to its owner"
+ow events show ev-8177e3c77d3eb949 | sed -n '/^decision/,$p'
+echo; echo "# the EKS card on the console sink ($sink):"
+sed -n "/^card · $EKS/,/^─/p" "$sink" | sed '$d'
+
+echo; echo "# the same card as Slack Block Kit (with Acknowledge / Approve / Reject buttons), rendered, not sent:"
+ow notify render examples/events/08_rds_issue_production.json --channel slack | head -40
+
+echo; echo "# 3. AWS updates the EKS event (one more cluster): told once, in the same thread"
+ow ingest examples/events/02_eks_end_of_support_update.json
+sed -n "/^update · $EKS/,\$p" "$sink"
+
+echo; echo "# 4. answers: Infra acknowledges the EKS event; App's change manager approves the RDS reboot"
+ow ack "$EKS" --by alice@example.com --note "upgrade to 1.31 planned for week 50"
+ow approve "$RDS" --by carol@example.com --note "CAB-1234: failover reboot tonight"
+ow reject "$RDS" --by mallory@example.com || echo "(refused: an approved event cannot be rejected; the refusal is audited)"
+ow events show "$EKS" | sed -n '/^decision/,$p'
+ow notify outbox --limit 12
+
+echo; echo "# 5. at-least-once delivery: the same events again change nothing and tell nobody"
 ow ingest examples/events
+echo; echo "# the policy dry run for any event, with nothing stored or sent:"
+ow policy test examples/events/03_ec2_issue_sandbox.json
 echo; echo "Data is in $OPSWARDEN_DATA_DIR. Try: .venv/bin/opswarden --help"

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from opswarden.cli.common import Format, console, fail, get_app, parse_when, print_json
-from opswarden.cli.render import event_panel, versions_table
+from opswarden.cli.render import decision_text, event_panel, history_table, versions_table
 from opswarden.core.timeparse import format_time
 from opswarden.errors import NotFoundError
 from opswarden.store.reader import EventFilter
@@ -66,6 +66,8 @@ def events_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
         table.add_column("source", no_wrap=True, max_width=14)
     table.add_column("sev", no_wrap=True)
     table.add_column("status", no_wrap=True)
+    if wide:
+        table.add_column("state", no_wrap=True)
     table.add_column("title", ratio=1, overflow="fold", min_width=20)
     if wide:
         table.add_column("account", no_wrap=True, max_width=14)
@@ -78,7 +80,10 @@ def events_table(rows: list[dict[str, Any]], *, wide: bool) -> Table:
         cells = [row["id"]]
         if wide:
             cells.append(row["source"].removeprefix("aws."))
-        cells += [f"[{style}]{sev[:4]}[/]" if style else sev[:4], row["status"], row["title"]]
+        cells += [f"[{style}]{sev[:4]}[/]" if style else sev[:4], row["status"]]
+        if wide:
+            cells.append(row["lifecycle"])
+        cells.append(row["title"])
         if wide:
             cells += [
                 accounts[0] + (f" +{len(accounts) - 1}" if len(accounts) > 1 else "") if accounts else "",
@@ -106,6 +111,10 @@ def show_event(
         return
     console.print(event_panel(data))
     console.print(versions_table(data["versions"]))
+    if data.get("decision"):
+        console.print(decision_text(data["decision"]), highlight=False)
+    if data.get("history"):
+        console.print(history_table(data["history"]))
 
 
 @deadletters_app.command("list")

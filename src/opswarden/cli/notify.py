@@ -11,7 +11,6 @@ from rich.table import Table
 
 from opswarden.act.answers import Action
 from opswarden.cli.common import Format, console, fail, get_app, print_json
-from opswarden.core.timeparse import format_time
 from opswarden.errors import LifecycleError, NotFoundError
 from opswarden.ingest.prepare import prepare_item
 from opswarden.ingest.reader import read_paths
@@ -158,7 +157,7 @@ def answer_command(action: Action) -> Any:
         summary = app.process()
         console.print(
             f"event {done.event_id}: {done.old.value} → {done.new.value} by {done.actor} "
-            f"at {format_time(done.at)}; {done.threads} thread message(s) queued, "
+            f"at {done.at:%Y-%m-%d %H:%M:%S} UTC; {done.threads} thread message(s) queued, "
             f"{sum(summary.dispatch.sent.values())} sent",
             highlight=False,
         )

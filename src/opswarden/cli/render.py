@@ -78,3 +78,46 @@ def describe_changes(changes: list[dict[str, Any]]) -> str:
         else:
             parts.append(f"{field}: {change.get('old')}→{change.get('new')}")
     return "; ".join(parts)
+
+
+def decision_text(decision: dict[str, Any]) -> Text:
+    """The latest policy decision and why, as ``policy test`` prints it."""
+    if decision["suppressed"]:
+        outcome = f"suppressed: {decision['reason']}"
+    elif decision.get("silenced_by"):
+        outcome = f"silenced by {decision['silenced_by']}"
+    else:
+        outcome = "notify " + (", ".join(decision["teams"]) or "no team")
+    flags = [f"severity {decision['severity']}"]
+    if decision["require_approval"]:
+        flags.append("approval required")
+    if decision["open_ticket"]:
+        flags.append("ticket")
+    if decision["reminders"]:
+        flags.append("reminders " + ", ".join(f"{d}d" for d in decision["reminders"]))
+    text = Text()
+    text.append("decision ", style="bold")
+    text.append(f"{outcome} · {' · '.join(flags)} · route {', '.join(decision['routes'])}\n")
+    for step in decision["explanation"]:
+        bits = [step["rule"], ", ".join(step["matched"]) if step["matched"] else "", step["note"] or ""]
+        text.append("  " + ": ".join(b for b in bits if b) + "\n", style="dim")
+    for note in decision.get("delivery_notes", []):
+        text.append(f"  note: {note}\n", style="yellow")
+    return text
+
+
+def history_table(history: list[dict[str, Any]]) -> Table:
+    """Lifecycle transitions, answers, refusals and delivery failures, oldest first."""
+    table = Table(title="history", title_justify="left")
+    for name in ("at", "who", "via", "what"):
+        table.add_column(name, overflow="fold")
+    for entry in history:
+        detail = entry["detail"]
+        if entry["action"] == "transition":
+            what = f"{detail['from']} → {detail['to']}: {detail['why']}"
+            if detail.get("note"):
+                what += f" ({detail['note']})"
+        else:
+            what = f"{entry['action']}: {detail.get('why') or detail.get('error') or ''}"
+        table.add_row((entry["at"] or "")[:19], entry["actor"], entry["channel"], what)
+    return table

@@ -136,7 +136,7 @@ class Dispatcher:
                     at=now,
                     actor="opswarden",
                     channel=row.channel,
-                    why=f"{row.kind} delivered to {row.channel} {_shown(row.channel, row.target)}",
+                    why=f"{row.kind} delivered to {_shown(row.channel, row.target)}",
                 )
 
     def _failed(self, row: Row, exc: DeliveryError, summary: DispatchSummary) -> None:
@@ -197,5 +197,7 @@ class Dispatcher:
 def _shown(channel: str, target: str) -> str:
     """A target as it may appear in the audit log: webhook URLs carry secrets in their path."""
     if channel in ("teams", "webhook"):
-        return target.split("/")[2] if "://" in target else "(webhook)"
-    return target
+        return f"{channel} " + (target.split("/")[2] if "://" in target else "(webhook)")
+    if channel == "console":
+        return "the console"
+    return f"{channel} {target}"

@@ -118,7 +118,7 @@ class TriageStage:
         self, conn: sa.Connection, subject: Subject, decision: Decision, notes: list[str], now: datetime
     ) -> dict[str, Any]:
         data = decision.to_dict()
-        if notes:
+        if notes and decision.notify:
             data["delivery_notes"] = notes
         work.insert_decision(
             conn,
