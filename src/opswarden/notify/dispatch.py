@@ -9,6 +9,7 @@ event moves it from ``routed`` to ``notified``.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Dispatcher:
         backoff: timedelta = timedelta(seconds=10),
         lease: timedelta = timedelta(minutes=5),
         links: LinkMaker | None = None,
+        concurrency: int = 4,
     ) -> None:
         self.engine = engine
         self.channels = channels
@@ -69,6 +71,8 @@ class Dispatcher:
         self.backoff = backoff
         self.lease = lease
         self.links = links
+        self.concurrency = concurrency
+        self._tally = threading.Lock()  # summaries are counted from the delivery threads
 
     def run(self, limit: int = 1000) -> DispatchSummary:
         """Send what is due now (and recover what a stopped process left mid-send)."""
@@ -80,8 +84,15 @@ class Dispatcher:
                 rows = outbox.claim(conn, self.clock.now(), self.lease, min(50, limit - done))
             if not rows:
                 break
-            for row in rows:
-                self._deliver(row, summary)
+            for i, row in enumerate(rows):
+                try:
+                    self._deliver(row, summary)
+                except BaseException:
+                    # A bug or a stop (Ctrl-C) mid-batch: the row in flight is left to _recover, but
+                    # the rows claimed after it were never tried and must not be written off as uncertain.
+                    with self.engine.begin() as conn:
+                        outbox.release(conn, [r.id for r in rows[i + 1 :]])
+                    raise
             done += len(rows)
         return summary
 
@@ -118,7 +129,8 @@ class Dispatcher:
             self._failed(row, exc, summary)
             return
         self._record(row, delivered)
-        summary.sent[row.channel] += 1
+        with self._tally:
+            summary.sent[row.channel] += 1
 
     def _record(self, row: Row, delivered: Delivered) -> None:
         now = self.clock.now()
@@ -148,7 +160,8 @@ class Dispatcher:
                 if exc.retry_after is not None:
                     delay = max(delay, timedelta(seconds=exc.retry_after))
                 outbox.mark_retry(conn, row.id, now + delay, error)
-                summary.retried += 1
+                with self._tally:
+                    summary.retried += 1
                 return
             outbox.mark(conn, row.id, outbox.DEAD, error)
             why = "not recoverable" if not exc.recoverable else f"gave up after {row.attempts} attempts"
@@ -161,7 +174,8 @@ class Dispatcher:
                 event_id=row.event_id,
                 detail={"outbox_id": row.id, "kind": row.kind, "error": error, "why": why},
             )
-            summary.dead += 1
+            with self._tally:
+                summary.dead += 1
 
     def _recover(self, summary: DispatchSummary) -> None:
         now = self.clock.now()
