@@ -50,7 +50,8 @@ def mount_answers(api: FastAPI, app: Application) -> None:
     @api.post("/answers/{token}", response_class=HTMLResponse)
     async def answer(token: str, request: Request) -> HTMLResponse:
         form = parse_qs((await request.body())[:10_000].decode("utf-8", "replace"))
-        note = (form.get("note") or [None])[0]
+        notes = form.get("note")
+        note = notes[0] if notes else None
         return await anyio.to_thread.run_sync(lambda: _record(token, note))
 
     def _record(token: str, note: str | None) -> HTMLResponse:

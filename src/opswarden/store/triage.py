@@ -128,12 +128,51 @@ def latest_decision(conn: sa.Connection, event_id: str) -> dict[str, Any] | None
     return {"at": format_time(row.at), "version": row.version_key, "origin": row.origin, **row.data}
 
 
-def insert_decision(conn: sa.Connection, event_id: str, version_key: str, at: datetime, **row: Any) -> int:
-    """Store a decision and make it the event's latest; its id."""
-    result = conn.execute(decisions.insert().values(event_id=event_id, version_key=version_key, at=at, **row))
-    decision_id = int(_key(result))
-    conn.execute(events.update().where(events.c.id == event_id).values(decision_id=decision_id))
-    return decision_id
+def insert_decisions(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Store decisions (one per event) and make each its event's latest."""
+    if not rows:
+        return
+    bulk.insert(conn, "decisions", rows)
+    latest = (
+        sa.select(sa.func.max(decisions.c.id)).where(decisions.c.event_id == events.c.id).scalar_subquery()
+    )
+    ids = [r["event_id"] for r in rows]
+    conn.execute(events.update().where(events.c.id.in_(ids)).values(decision_id=latest))
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """A lifecycle transition the triage stage decided (its events are locked by the stage)."""
+
+    event_id: str
+    old: str
+    new: str
+    why: str
+
+
+def apply_moves(
+    conn: sa.Connection, moves: Sequence[Move], *, at: datetime, actor: str, channel: str
+) -> None:
+    """Apply transitions in bulk, each with its audit row (an event's moves in order)."""
+    if not moves:
+        return
+    final = {m.event_id: m.new for m in moves}
+    bulk.update(conn, "events", [{"lifecycle": s, "id": i} for i, s in final.items()], key=("id",))
+    bulk.insert(
+        conn,
+        "audit_log",
+        [
+            {
+                "at": at,
+                "actor": actor,
+                "action": "transition",
+                "channel": channel,
+                "event_id": m.event_id,
+                "detail": {"from": str(m.old), "to": str(m.new), "why": m.why},
+            }
+            for m in moves
+        ],
+    )
 
 
 def transition(

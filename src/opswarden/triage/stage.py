@@ -80,11 +80,14 @@ class TriageStage:
             return work.queue_length(conn)
 
     def _decide(self, conn: sa.Connection, ids: list[str]) -> TriageSummary:
+        """Decide one chunk; its rows are written in bulk (a few statements per chunk, not per event)."""
         now = self.clock.now()
         summary = TriageSummary()
         subjects = work.load_subjects(conn, ids, lock=True)
         changes = work.changes_since(conn, subjects)
         carded = outbox.card_targets(conn, [s.id for s in subjects])
+        decided: list[dict[str, Any]] = []
+        moves: list[work.Move] = []
         queued: list[dict[str, Any]] = []
         for subject in subjects:
             decision = evaluate(subject.event, self.policy, self.org, now)
@@ -98,12 +101,13 @@ class TriageStage:
                 targets,
                 here,
             )
-            data = self._store_decision(conn, subject, decision, notes, now)
+            data = decision.to_dict()
+            if notes and decision.notify:
+                data["delivery_notes"] = notes
+            decided.append(self._decision_row(subject, decision, data, now))
             state = subject.lifecycle
             for step in result.steps:
-                work.transition(
-                    conn, subject.id, step.old, step.new, at=now, actor=ACTOR, channel="policy", why=step.why
-                )
+                moves.append(work.Move(subject.id, step.old, step.new, step.why))
                 summary.transitions[step.new.value] += 1
                 state = step.new
             for kind, target in result.messages:
@@ -111,31 +115,28 @@ class TriageStage:
                 queued.append(_outbox_row(subject, msg, target))
                 summary.messages[target.channel] += 1
             summary.decided += 1
+        work.insert_decisions(conn, decided)
+        work.apply_moves(conn, moves, at=now, actor=ACTOR, channel="policy")
         outbox.add(conn, queued, now)
         return summary
 
-    def _store_decision(
-        self, conn: sa.Connection, subject: Subject, decision: Decision, notes: list[str], now: datetime
+    def _decision_row(
+        self, subject: Subject, decision: Decision, data: dict[str, Any], now: datetime
     ) -> dict[str, Any]:
-        data = decision.to_dict()
-        if notes and decision.notify:
-            data["delivery_notes"] = notes
-        work.insert_decision(
-            conn,
-            subject.id,
-            subject.version_key,
-            now,
-            origin="policy",
-            policy_hash=self.policy_hash,
-            suppressed=decision.suppressed,
-            notify=decision.notify,
-            severity=decision.severity.value,
-            teams=" ".join(decision.teams),
-            require_approval=decision.require_approval,
-            open_ticket=decision.open_ticket,
-            data=data,
-        )
-        return data
+        return {
+            "event_id": subject.id,
+            "version_key": subject.version_key,
+            "at": now,
+            "origin": "policy",
+            "policy_hash": self.policy_hash,
+            "suppressed": decision.suppressed,
+            "notify": decision.notify,
+            "severity": decision.severity.value,
+            "teams": " ".join(decision.teams),
+            "require_approval": decision.require_approval,
+            "open_ticket": decision.open_ticket,
+            "data": data,
+        }
 
     def _message(
         self,
