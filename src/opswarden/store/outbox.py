@@ -95,6 +95,16 @@ def abandoned(conn: sa.Connection, now: datetime) -> list[Row]:
     return [_row(r) for r in conn.execute(query.order_by(outbox.c.id))]
 
 
+def release(conn: sa.Connection, row_ids: Sequence[int]) -> None:
+    """Hand claimed rows that were never tried back to the queue (the run stopped before them)."""
+    if row_ids:
+        conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(list(row_ids)), outbox.c.status == SENDING)
+            .values(status=PENDING, attempts=outbox.c.attempts - 1, claimed_until=None)
+        )
+
+
 def mark_sent(conn: sa.Connection, row_id: int, now: datetime, result: dict[str, Any] | None) -> None:
     conn.execute(
         outbox.update()

@@ -6,12 +6,33 @@ name only the URL's host.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from opswarden.errors import DeliveryError, DeliveryReason
+
+
+class _HideURLPaths(logging.Filter):
+    """httpx logs each request's full URL at INFO (``HTTP Request: POST https://…``); a webhook URL's
+    path and query are its secret, so those records keep only the scheme, host and port."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
+            record.args = tuple(_shown(a) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+def _shown(url: httpx.URL) -> str:
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}/…"
+
+
+_httpx_log = logging.getLogger("httpx")
+if not any(isinstance(f, _HideURLPaths) for f in _httpx_log.filters):
+    _httpx_log.addFilter(_HideURLPaths())
 
 
 def host_of(url: str) -> str:

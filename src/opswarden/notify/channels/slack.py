@@ -55,9 +55,17 @@ class SlackNotifier:
         answer = self._call(
             "chat_postMessage", channel=thread["channel"], thread_ts=thread["ts"], metadata=metadata, **body
         )
+        ref = {"channel": answer["channel"], "ts": answer["ts"]}
         if out.card is not None and msg.kind in (Kind.UPDATE, Kind.ANSWER, Kind.RESOLVED, Kind.REOPENED):
-            self._call("chat_update", channel=thread["channel"], ts=thread["ts"], **self._card(out.card, msg))
-        return Delivered(ref={"channel": answer["channel"], "ts": answer["ts"]})
+            # The reply is out: a failed refresh of the card must not fail the delivery, or the
+            # dispatcher's retry would post the reply a second time. The next refresh catches up.
+            try:
+                self._call(
+                    "chat_update", channel=thread["channel"], ts=thread["ts"], **self._card(out.card, msg)
+                )
+            except DeliveryError as exc:
+                ref["card_refresh"] = f"failed: {exc}"
+        return Delivered(ref=ref)
 
     def confirm(self, out: Outgoing) -> Delivered | None:
         """Look for the message's metadata in the channel (a card) or the thread (a reply)."""
