@@ -484,10 +484,14 @@ def test_an_uncertain_row_holds_back_nothing_and_an_operator_can_requeue_it(
 
 
 def test_a_stop_mid_batch_leaves_only_the_row_in_flight_uncertain(
-    store: SqlStore, clock: FakeClock, notifier: ScriptedNotifier, dispatcher: Dispatcher
+    store: SqlStore, clock: FakeClock, notifier: ScriptedNotifier
 ) -> None:
     """An exception out of send() (a bug, Ctrl-C) stops the run; the rows claimed with the one in
-    flight were never tried and must be sent later, not written off as uncertain."""
+    flight were never tried and must be sent later, not written off as uncertain. (One delivery
+    thread, so that exactly one row is in flight; with several, each row in flight is.)"""
+    dispatcher = Dispatcher(
+        store.engine, {CHANNEL: notifier}, clock, max_attempts=3, backoff=BACKOFF, lease=LEASE, concurrency=1
+    )
     [first_id] = queue(store, clock, message())
     [second_id] = queue(store, clock, message(), target="#alerts")
     [third_id] = queue(store, clock, message(), target="#security")
