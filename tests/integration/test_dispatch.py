@@ -114,7 +114,10 @@ def notifier() -> ScriptedNotifier:
 
 @pytest.fixture
 def dispatcher(store: SqlStore, notifier: ScriptedNotifier, clock: FakeClock) -> Dispatcher:
-    return Dispatcher(store.engine, {CHANNEL: notifier}, clock, max_attempts=3, backoff=BACKOFF, lease=LEASE)
+    """One delivery thread: the scripted failures hit the messages in a known order."""
+    return Dispatcher(
+        store.engine, {CHANNEL: notifier}, clock, max_attempts=3, backoff=BACKOFF, lease=LEASE, concurrency=1
+    )
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -366,6 +369,32 @@ def test_a_later_message_waits_while_the_first_is_pending_a_retry(
     card, update = notifier.sent[1:]
     assert update.thread == {"thread": card.dedupe_key}  # the reply found the card's thread
     assert row(store, update_id).status == outbox.SENT
+
+
+def test_parallel_delivery_never_lets_a_reply_overtake_its_card(
+    store: SqlStore, clock: FakeClock, notifier: ScriptedNotifier
+) -> None:
+    targets = [f"#team-{i}" for i in range(12)]
+    for target in targets:
+        queue(
+            store,
+            clock,
+            message(),
+            message(Kind.UPDATE, minutes=5),
+            message(Kind.ANSWER, minutes=9),
+            target=target,
+        )
+    parallel = Dispatcher(store.engine, {CHANNEL: notifier}, clock, lease=LEASE, concurrency=4)
+
+    runs = 0
+    while parallel.run().sent:
+        runs += 1
+
+    assert len(notifier.sent) == 36
+    for target in targets:
+        kinds = [o.message.kind for o in notifier.sent if o.target == target]
+        assert kinds == [Kind.CARD, Kind.UPDATE, Kind.ANSWER], target
+    assert runs == 1  # one run drains every thread, batch after batch, in order
 
 
 def test_a_dead_first_message_does_not_block_the_rest(
