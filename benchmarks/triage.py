@@ -8,7 +8,8 @@ text, loads both with the real loader (``opswarden.policy.load``), then normalis
 events from the ingest benchmark's templates (AWS Health, Security Hub, CloudWatch alarm, GuardDuty,
 Config; accounts from the org) once, untimed. It then times ``evaluate`` over every event with
 ``time.perf_counter`` (garbage collector on, as in a normal run) and prints decisions/s, µs per
-decision (p50 / p95 of per-call timings over a 10k sample) and the outcome mix.
+decision (p50 / p95 of per-call timings over a 10k sample), the time the garbage collector took
+during the timed run (it keeps every decision, as a backtest would) and the outcome mix.
 
 The policy has a root (channels, severity by deadline bands), a cost route with ``continue: true``,
 then ``production`` and ``non-production`` routes on ``account.environment``; the leaf rules under
@@ -20,6 +21,7 @@ severity bands, some ``continue``. Silences follow, some expired, one a future m
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.util
 import random
 import statistics
@@ -266,6 +268,22 @@ def outcome(decision: Decision) -> str:
     return "notify"
 
 
+class _GcClock:
+    """A ``gc.callbacks`` hook: the time spent collecting, and how many collections were full."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._began = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._began
+        self.full += info["generation"] == 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -291,9 +309,12 @@ def main() -> None:
     for event in events[:1000]:  # warm-up: compiled tree, org indexes
         evaluate(event, policy, org, NOW)
 
+    collecting = _GcClock()
+    gc.callbacks.append(collecting)
     started = time.perf_counter()
     decisions = [evaluate(event, policy, org, NOW) for event in events]
     seconds = time.perf_counter() - started
+    gc.callbacks.remove(collecting)
 
     sample = events[:: max(1, len(events) // SAMPLE)][:SAMPLE]
     clock = time.perf_counter_ns
@@ -309,6 +330,10 @@ def main() -> None:
         f"({seconds:.2f} s for {len(events)})"
     )
     print(f"per decision ({len(per_call)} sampled): p50 {cuts[49] / 1e3:.1f} µs, p95 {cuts[94] / 1e3:.1f} µs")
+    print(
+        f"garbage collector during the timed run: {collecting.seconds * 1e3:.0f} ms "
+        f"({collecting.full} full collections)"
+    )
     mix = Counter(outcome(d) for d in decisions)
     shown = ", ".join(
         f"{name} {mix[name]} ({mix[name] / len(decisions):.1%})"

@@ -10,13 +10,14 @@ the severity. See docs/policy.md#how-an-event-is-routed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from opswarden.core.event import Event, Severity
-from opswarden.policy.match import Facts, Hit, match_all
-from opswarden.policy.model import OWNER, ByDeadline, Channel, Node, Policy, Silence
+from opswarden.policy.match import Facts, Hit
+from opswarden.policy.model import OWNER, ByDeadline, Channel, Node, Policy, Silences
 from opswarden.policy.org import Org
 
 
@@ -82,80 +83,120 @@ class _Leaf:
     path: str
     fields: dict[str, Any]
     account: str | None
-    steps: list[Step] = field(default_factory=list)
+    steps: tuple[Step, ...]
 
 
 def evaluate(event: Event, policy: Policy, org: Org, now: datetime) -> Decision:
     """The decision for ``event`` under ``policy`` at ``now`` (days to deadlines count from it)."""
     facts = Facts(event, org, now)
     root = policy.tree
-    leaves = _walk(root, facts, {}, None)
-    assert leaves, "the root route matches every event"
+    root_hit = root.test.hit(facts)
+    assert root_hit is not None, "the root route matches every event"
+    leaves: list[_Leaf] = []
+    _walk(root, root_hit, facts, None, (), leaves)
     first = leaves[0]
-    explanation: list[Step] = []
-    for leaf in leaves:
-        explanation += [s for s in leaf.steps if s not in explanation]
+    if len(leaves) == 1:
+        explanation = list(first.steps)
+    else:
+        explanation = []
+        for leaf in leaves:
+            explanation += [s for s in leaf.steps if s not in explanation]
     matched = not (len(leaves) == 1 and first.path == root.path)
     if not matched:
-        explanation.append(Step(rule=root.path, note="no rule matched: root defaults only"))
+        explanation.append(_step(root.path, (), "no rule matched: root defaults only"))
 
     severity = event.severity
     teams: list[str] = []
     channels: list[Channel] = []
     reminders: set[int] = set()
+    approval = ticket = False
     for i, leaf in enumerate(leaves):
-        chosen, note = _severity(leaf.fields.get("severity"), event, facts)
+        fields = leaf.fields
+        chosen, note = _severity(fields.get("severity"), event, facts)
         if note:
-            explanation.append(Step(rule=f"{leaf.path}: severity", note=note))
+            explanation.append(_step(f"{leaf.path}: severity", (), note))
         severity = chosen if i == 0 or chosen.rank > severity.rank else severity
-        for team in _teams(leaf, org, facts, explanation):
-            if team not in teams:
-                teams.append(team)
-        channels += [c for c in leaf.fields.get("channels") or () if c not in channels]
-        reminders.update(leaf.fields.get("reminders") or ())
+        if fields.get("teams"):
+            for team in _teams(leaf, org, facts, explanation):
+                if team not in teams:
+                    teams.append(team)
+        channels += [c for c in fields.get("channels") or () if c not in channels]
+        reminders.update(fields.get("reminders") or ())
+        approval = approval or bool(fields.get("require_approval"))
+        ticket = ticket or bool(fields.get("open_ticket"))
 
-    silence = _silence(policy.silences, facts, now)
+    silence = _silence(policy.compiled_silences, facts, now)
     if silence is not None:
         name, hit = silence
-        explanation.append(Step(rule=f"silence {name}", matched=hit.matched))
+        explanation.append(_step(f"silence {name}", hit.matched))
     suppressed = bool(first.fields.get("suppress"))
     return Decision(
         matched=matched,
-        routes=tuple(leaf.path for leaf in leaves),
+        routes=(first.path,) if len(leaves) == 1 else tuple(leaf.path for leaf in leaves),
         suppressed=suppressed,
         reason=first.fields.get("reason") if suppressed else None,
         teams=tuple(teams),
-        channels=tuple(channels),
+        channels=_same(tuple(channels), first.fields.get("channels")),
         severity=severity,
         original_severity=event.severity,
-        require_approval=any(leaf.fields.get("require_approval") for leaf in leaves),
-        open_ticket=any(leaf.fields.get("open_ticket") for leaf in leaves),
+        require_approval=approval,
+        open_ticket=ticket,
         reminders=tuple(sorted(reminders, reverse=True)),
         silenced_by=silence[0] if silence else None,
         explanation=tuple(explanation),
     )
 
 
-def _walk(node: Node, facts: Facts, inherited: dict[str, Any], account: str | None) -> list[_Leaf]:
-    hit = match_all(node.match, facts)
-    if hit is None:
-        return []
-    fields = {**inherited, **node.decisions} if node.decisions else inherited
+_STEPS: dict[tuple[str, tuple[str, ...], str | None], Step] = {}
+STEPS_KEPT = 20_000
+
+
+def _step(rule: str, matched: tuple[str, ...], note: str | None = None) -> Step:
+    """``Step(rule, matched, note)``, shared with earlier decisions that explained the same thing.
+
+    Steps are immutable values, so sharing them changes nothing a caller sees; it saves building one
+    object per route per decision, which a caller that keeps many decisions (a backtest) would
+    otherwise carry and the garbage collector would keep walking. The table is emptied when full.
+    """
+    key = (rule, matched, note)
+    step = _STEPS.get(key)
+    if step is None:
+        if len(_STEPS) >= STEPS_KEPT:
+            _STEPS.clear()
+        step = _STEPS[key] = Step(rule, matched, note)
+    return step
+
+
+def _same(value: tuple[Channel, ...], known: tuple[Channel, ...] | None) -> tuple[Channel, ...]:
+    """``known`` when equal: the route's own tuple, not one more object per decision to collect."""
+    return known if known is not None and value == known else value
+
+
+def _walk(
+    node: Node, hit: Hit, facts: Facts, account: str | None, trail: tuple[Step, ...], leaves: list[_Leaf]
+) -> None:
+    """Add the leaves below ``node``, which matched (``hit``), to ``leaves``, in routing order.
+
+    ``trail`` is the steps of the ancestors that explain something (those with matchers).
+    """
     account = hit.account or account
-    leaves: list[_Leaf] = []
-    for child in node.children:
-        found = _walk(child, facts, fields, account)
-        if found:
-            leaves += found
+    children: Sequence[Node] = node.children
+    if children:
+        before = len(leaves)
+        # The root and catch-alls explain nothing on the way.
+        below = (*trail, _step(node.path, hit.matched)) if hit.matched else trail
+        if node.index is not None:  # only the children that can match, in order
+            children = node.index.select(children, facts)
+        for child in children:
+            child_hit = child.test.hit(facts)
+            if child_hit is None:
+                continue
+            _walk(child, child_hit, facts, account, below, leaves)
             if not child.continue_:
                 break
-    if not leaves:
-        return [_Leaf(node.path, fields, account, [Step(node.path, hit.matched)])]
-    if hit.matched:  # a route without matchers (the root, a catch-all) explains nothing on the way
-        step = Step(node.path, hit.matched)
-        for leaf in leaves:
-            leaf.steps.insert(0, step)
-    return leaves
+        if len(leaves) > before:
+            return
+    leaves.append(_Leaf(node.path, node.fields, account, (*trail, _step(node.path, hit.matched))))
 
 
 def _severity(spec: Severity | ByDeadline | None, event: Event, facts: Facts) -> tuple[Severity, str | None]:
@@ -187,16 +228,17 @@ def _teams(leaf: _Leaf, org: Org, facts: Facts, explanation: list[Step]) -> list
         accounts = [leaf.account] if leaf.account else [a for a, _ in facts.accounts if a]
         owners = [(a, org.owner(a)) for a in accounts]
         seen = [f"{a} → {t.id}" if t else f"{a} → (no owner in org)" for a, t in owners]
-        explanation.append(Step(rule=f"{leaf.path}: teams owner", matched=tuple(seen)))
+        explanation.append(_step(f"{leaf.path}: teams owner", tuple(seen)))
         found += [t.id for _, t in owners if t is not None]
     return found
 
 
-def _silence(silences: tuple[Silence, ...], facts: Facts, now: datetime) -> tuple[str, Hit] | None:
-    for i, silence in enumerate(silences):
+def _silence(silences: Silences, facts: Facts, now: datetime) -> tuple[str, Hit] | None:
+    rules = silences.rules if silences.index is None else silences.index.select(silences.rules, facts)
+    for name, silence, test in rules:
         if not silence.active(now):
             continue
-        hit = match_all(silence.match, facts)
+        hit = test.hit(facts)
         if hit is not None:
-            return silence.name or f"silences[{i}]", hit
+            return name, hit
     return None

@@ -241,20 +241,33 @@ def _suggest(word: str, choices: Sequence[str]) -> str:
 
 
 class Facts:
-    """What matchers read for one event: the event, its accounts in the org, the time."""
+    """What matchers read for one event: the event, its accounts in the org, the time.
 
-    __slots__ = ("accounts", "days_to_deadline", "event")
+    Field values are read once per event and kept in ``values`` (the event's own fields up front;
+    ``details.*``, ``tags.*`` and ``days_to_deadline`` on first use), so the routes that test the same
+    field share one lookup.
+    """
+
+    __slots__ = ("accounts", "days_to_deadline", "event", "values")
 
     def __init__(self, event: Event, org: Org, now: datetime) -> None:
         self.event = event
         ids = event.accounts or ("",)
         self.accounts: tuple[tuple[str, Account | None], ...] = tuple((i, org.account(i)) for i in ids)
-        self.days_to_deadline = (
-            None if event.deadline_at is None else (event.deadline_at - now).total_seconds() / _DAY
-        )
+        deadline = event.deadline_at
+        self.days_to_deadline = None if deadline is None else (deadline - now).total_seconds() / _DAY
+        self.values: dict[str, Any] = dict(event.__dict__)  # pydantic keeps the fields there
 
     def value(self, field: str) -> Any:
         """An event or derived field's value (None when absent)."""
+        values = self.values
+        if field in values:
+            return values[field]
+        value = self._read(field)
+        values[field] = value
+        return value
+
+    def _read(self, field: str) -> Any:
         if field == "days_to_deadline":
             return None if self.days_to_deadline is None else round(self.days_to_deadline, 1)
         if field.startswith("details."):

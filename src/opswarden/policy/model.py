@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from opswarden.core.event import Severity
+from opswarden.policy.compiled import CompiledMatch, Index
 from opswarden.policy.match import Matcher, parse_matchers
 from opswarden.policy.org import LocatedError
 
@@ -173,20 +174,46 @@ class Silence(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A route ready for evaluation: its path, matchers, the decisions it sets itself, children."""
+    """A route ready for evaluation: its path, matchers, the decisions it sets itself, children.
+
+    ``fields`` are the decisions in force there (its own over its ancestors'), ``test`` its matchers
+    compiled, and ``index`` (with many children) narrows which children to try.
+    """
 
     path: str
     match: tuple[Matcher, ...]
     decisions: dict[str, Any]
     continue_: bool
     children: tuple[Node, ...]
+    fields: dict[str, Any]
+    test: CompiledMatch
+    index: Index | None
 
     @classmethod
-    def of(cls, route: Route, parent: str = "") -> Node:
+    def of(cls, route: Route, parent: str = "", inherited: dict[str, Any] | None = None) -> Node:
         path = f"{parent}/{route.name}" if parent else route.name
         own = {name: getattr(route, name) for name in DECISIONS if getattr(route, name) is not None}
-        children = tuple(cls.of(child, path) for child in route.routes)
-        return cls(path, route.match, own, route.continue_, children)
+        fields = {**(inherited or {}), **own}
+        children = tuple(cls.of(child, path, fields) for child in route.routes)
+        index = Index.of([child.match for child in route.routes])
+        test = CompiledMatch(route.match)
+        return cls(path, route.match, own, route.continue_, children, fields, test, index)
+
+
+@dataclass(frozen=True, slots=True)
+class Silences:
+    """The silences ready for evaluation: (name, silence, compiled matchers) in order, and an index."""
+
+    rules: tuple[tuple[str, Silence, CompiledMatch], ...]
+    index: Index | None
+
+    @classmethod
+    def of(cls, silences: tuple[Silence, ...]) -> Silences:
+        rules = tuple(
+            (silence.name or f"silences[{i}]", silence, CompiledMatch(silence.match))
+            for i, silence in enumerate(silences)
+        )
+        return cls(rules, Index.of([silence.match for silence in silences]))
 
 
 class Policy(BaseModel):
@@ -219,6 +246,11 @@ class Policy(BaseModel):
     def tree(self) -> Node:
         """The routing tree, compiled once for evaluation."""
         return Node.of(self.route)
+
+    @cached_property
+    def compiled_silences(self) -> Silences:
+        """The silences, compiled once for evaluation."""
+        return Silences.of(self.silences)
 
     def team_refs(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Every team written in a route, with the route's path in the file (for reference checks)."""
