@@ -158,8 +158,8 @@ class Dispatcher:
             if delivered.thread is not None:
                 outbox.save_thread(conn, row.event_id, row.channel, row.target, delivered.thread, now)
             state = conn.execute(sa.select(events.c.lifecycle).where(events.c.id == row.event_id)).scalar()
-            if state == Lifecycle.ROUTED.value:
-                work.transition(
+            if state == Lifecycle.ROUTED.value:  # the first delivery about it (threads may race: one wins)
+                work.transition_if(
                     conn,
                     row.event_id,
                     state,
