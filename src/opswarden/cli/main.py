@@ -97,6 +97,10 @@ def serve(
         fail("the server needs its extra: pip install 'opswarden[server]'", code=2)
     application = get_app(ctx)
     settings = application.settings
+    try:
+        application.supervisor  # noqa: B018 - load policy, org and channels now: fail at start, not later
+    except ConfigurationError as exc:
+        fail(str(exc), code=2)
     uvicorn.run(
         create_api(application),
         host=host or settings.host,
