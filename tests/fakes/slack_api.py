@@ -603,7 +603,25 @@ class FakeSlackAPI:
             "response_metadata": {"next_cursor": next_cursor},
         }
 
+    def _conversations_list(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Channels the bot can see (``conversations.list``), paginated; ``is_member`` as Slack says."""
+        with self._lock:
+            items = [
+                {
+                    "id": ch.id,
+                    "name": ch.name,
+                    "is_channel": True,
+                    "is_member": ch.member,
+                    "is_archived": ch.archived,
+                }
+                for ch in self._channels.values()
+            ]
+        unique = list({item["id"]: item for item in items}.values())
+        page, next_cursor = self._page(unique, params, default_limit=100)
+        return {"ok": True, "channels": page, "response_metadata": {"next_cursor": next_cursor}}
+
     _METHODS: Mapping[str, Callable[[FakeSlackAPI, dict[str, Any]], dict[str, Any]]] = {
+        "conversations.list": _conversations_list,
         "auth.test": _auth_test,
         "chat.postMessage": _chat_post_message,
         "chat.update": _chat_update,

@@ -81,7 +81,7 @@ def test_the_card_carries_signed_links_and_a_get_only_asks_for_confirmation(live
 
     assert set(links) == {"acknowledge", "approve", "reject"}
     assert page.status_code == 200
-    assert "Approve as console" in page.text  # the recipient the link was signed for
+    assert 'name="by" required' in page.text  # a link in a shared channel asks who answers
     assert app.event_json(event_id)["lifecycle"] == "notified"  # a GET (a mail scanner) changes nothing
 
 
@@ -90,14 +90,20 @@ def test_a_link_answers_once_and_a_reuse_is_refused_and_audited(live: Any) -> No
     event_id = rds_event(app)
     approve = path_of(links_in_log(app)["approve"])
 
-    first = http.post(approve, data={"note": "approved in CAB"})
-    again = http.post(approve)
+    nameless = http.post(approve, data={"note": "approved in CAB"})
+    first = http.post(approve, data={"note": "approved in CAB", "by": "carol"})
+    again = http.post(approve, data={"by": "mallory"})
 
+    assert nameless.status_code == 400  # nobody to record: nothing recorded, the link still works
     assert first.status_code == 200, first.text
     detail = app.event_json(event_id)
     assert detail["lifecycle"] == "approved"
     last = [h for h in detail["history"] if h["action"] == "transition"][-1]
-    assert (last["channel"], last["detail"]["note"]) == ("link", "approved in CAB")
+    assert (last["actor"], last["channel"], last["detail"]["note"]) == (
+        "carol (link in console)",
+        "link",
+        "approved in CAB",
+    )
     assert again.status_code == 403
     assert "already used" in again.text
     assert [r["detail"]["why"] for r in refusals(app)] == ["this link was already used"]
@@ -109,7 +115,7 @@ def test_an_expired_link_is_refused_and_audited(live: Any) -> None:
     ack = path_of(links_in_log(app)["acknowledge"])
     clock.advance(timedelta(hours=24, seconds=1))
 
-    answer = http.post(ack)
+    answer = http.post(ack, data={"by": "alice"})
 
     assert answer.status_code == 403
     assert "link expired" in answer.text
@@ -123,7 +129,7 @@ def test_a_forged_link_is_refused_and_audited(live: Any) -> None:
     claims, _, signature = token.partition(".")
     forged = claims[:-2] + ("AA" if claims[-2:] != "AA" else "BB") + "." + signature
 
-    answer = http.post(f"/answers/{forged}")
+    answer = http.post(f"/answers/{forged}", data={"by": "mallory"})
 
     assert answer.status_code == 403
     assert app.event_json(event_id)["lifecycle"] == "notified"

@@ -322,3 +322,30 @@ def test_slack_card_then_update_and_answer_in_the_same_thread(tmp_path: Path, cl
     card_blocks = orjson.dumps(card["blocks"]).decode()
     assert "alice" in card_blocks
     assert "opswarden_acknowledge" not in card_blocks
+
+
+def test_an_acknowledged_event_that_still_needs_approval_is_reminded(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    app = make_app(tmp_path, clock)
+    (app.settings.data_dir / "policy.yaml").write_text(
+        "route:\n  name: root\n  channels: [console]\n  routes:\n"
+        "    - name: eks\n      match: {service: EKS}\n      teams: [inf01]\n"
+        "      require_approval: true\n      reminders: [7]\n"
+    )
+    try:
+        ingest(app, "01_eks_end_of_support.json")
+        app.process()
+        app.answer(EKS_KEY, Action.ACKNOWLEDGE, actor="alice", channel="cli")
+        clock.set(EKS_DEADLINE - timedelta(days=6))
+        app.process()
+        reminded = reminders(app)
+        app.answer(EKS_KEY, Action.APPROVE, actor="carol", channel="cli")
+        clock.set(EKS_DEADLINE - timedelta(days=1))
+        app.process()
+        after_approval = reminders(app)
+    finally:
+        app.close()
+
+    assert reminded == [7]
+    assert after_approval == [7]  # approved: nothing more to remind

@@ -467,12 +467,6 @@ def test_slack_confirm_returns_none_for_a_message_never_sent(slack: Harness) -> 
     assert len(slack.fake.calls_to("chat.postMessage")) == 1  # confirm never posts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap: confirm() passes a '#name' target to conversations.history, which takes only a "
-    "channel ID (channel_not_found), so a card to a named channel is never confirmed, only marked "
-    "uncertain; resolving names needs conversations.list, which the fake does not serve yet",
-)
 def test_slack_confirm_for_a_channel_named_target(slack: Harness) -> None:
     """Targets are configured as "#name" (docs/policy.md); conversations.history needs the ID."""
     card_out = outgoing(card_message(), "#infra")

@@ -121,7 +121,7 @@ class Dispatcher:
         if message.kind is not Kind.CARD:
             payload = outbox.card_payload(conn, row.event_id, row.channel, row.target)
             card = Message.model_validate(payload) if payload else None
-        links = self.links(message, row.target) if self.links and message.actionable else None
+        links = self.links(message, recipient(row)) if self.links and message.actionable else None
         return Outgoing(
             outbox_id=row.id,
             dedupe_key=row.dedupe_key,
@@ -225,6 +225,15 @@ class Dispatcher:
                     detail={"outbox_id": row.id, "kind": row.kind},
                 )
             summary.uncertain += 1
+
+
+def recipient(row: Row) -> str:
+    """Who an answer link is signed for: an e-mail address names a person; a Teams or webhook URL is
+    a credential and names nobody, so the link is signed for the channel and the person gives a name
+    on the confirmation page."""
+    if row.channel == "email":
+        return row.target
+    return row.channel
 
 
 def _shown(channel: str, target: str) -> str:

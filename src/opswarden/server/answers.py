@@ -29,6 +29,11 @@ def page(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(_PAGE.format(body=body), status_code=status, headers={"Cache-Control": "no-store"})
 
 
+def personal(recipient: str) -> bool:
+    """Whether a link was signed for a person (an e-mail address) rather than a shared channel."""
+    return "@" in recipient
+
+
 def mount_answers(api: FastAPI, app: Application) -> None:
     @api.get("/answers/{token}", response_class=HTMLResponse)
     def confirm(token: str) -> HTMLResponse:
@@ -40,33 +45,46 @@ def mount_answers(api: FastAPI, app: Application) -> None:
             return page(f"<h1>Link refused</h1><p>{html.escape(str(exc))}</p>", 403)
         title = html.escape(stored.event.title)
         verb = html.escape(claim.action.capitalize())
+        if personal(claim.recipient):
+            who = f"<button type=submit>{verb} as {html.escape(claim.recipient)}</button>"
+        else:  # a link posted to a shared channel names nobody: ask who answers
+            who = (
+                '<p><label>Your name <input name="by" required maxlength="120"></label></p>'
+                f"<button type=submit>{verb}</button>"
+            )
         return page(
             f"<h1>{verb}?</h1><p><b>{title}</b><br>event {html.escape(stored.id)} · "
             f"{html.escape(stored.lifecycle)}</p>"
-            f'<form method="post"><input type="hidden" name="confirm" value="yes">'
-            f"<button type=submit>{verb} as {html.escape(claim.recipient)}</button></form>"
+            '<form method="post"><p><label>Note <input name="note" maxlength="500"></label></p>'
+            f"{who}</form>"
         )
 
     @api.post("/answers/{token}", response_class=HTMLResponse)
     async def answer(token: str, request: Request) -> HTMLResponse:
         form = parse_qs((await request.body())[:10_000].decode("utf-8", "replace"))
-        notes = form.get("note")
-        note = notes[0] if notes else None
-        return await anyio.to_thread.run_sync(lambda: _record(token, note))
+        note = (form.get("note") or [""])[0].strip()[:500] or None
+        by = (form.get("by") or [""])[0].strip()[:120] or None
+        return await anyio.to_thread.run_sync(lambda: _record(token, note, by))
 
-    def _record(token: str, note: str | None) -> HTMLResponse:
+    def _record(token: str, note: str | None, by: str | None) -> HTMLResponse:
         now = app.clock.now()
         try:
             claim = app.supervisor.signer.verify(token, now)
         except LinkError as exc:
             refuse(app.store.engine, None, actor="(link)", channel="link", now=now, why=str(exc))
             return page(f"<h1>Link refused</h1><p>{html.escape(str(exc))}</p>", 403)
+        if personal(claim.recipient):
+            actor = claim.recipient
+        elif by:
+            actor = f"{by} (link in {claim.recipient})"
+        else:
+            return page("<h1>Not recorded</h1><p>Say who answers: go back and fill in your name.</p>", 400)
         try:
             with app.write_lock:
                 done = app.supervisor.answer(
                     claim.event_id,
                     Action(claim.action),
-                    actor=claim.recipient,
+                    actor=actor,
                     channel="link",
                     note=note,
                     nonce=claim.nonce,

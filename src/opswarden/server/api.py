@@ -56,6 +56,22 @@ Body = Annotated[bytes, Depends(read_body)]  # read once per request, by auth an
 log = logging.getLogger("opswarden.server")
 
 
+class _HideAnswerTokens(logging.Filter):
+    """Access-log lines show ``/answers/…`` instead of a signed answer token (a working credential)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                "/answers/…" if isinstance(a, str) and a.startswith("/answers/") else a for a in record.args
+            )
+        return True
+
+
+_ACCESS_LOG = logging.getLogger("uvicorn.access")
+if not any(isinstance(f, _HideAnswerTokens) for f in _ACCESS_LOG.filters):
+    _ACCESS_LOG.addFilter(_HideAnswerTokens())
+
+
 def supervise(app: Application, stop: threading.Event, interval: float) -> None:
     """The background loop: process now, then whenever woken or every ``interval`` seconds."""
     while not stop.is_set():

@@ -264,7 +264,11 @@ def last_answer(conn: sa.Connection, event_id: str) -> dict[str, Any] | None:
     """The latest transition made by a person (ack / approve / reject), for "already acknowledged by"."""
     row = conn.execute(
         sa.select(audit_log.c.actor, audit_log.c.at, audit_log.c.channel, audit_log.c.detail)
-        .where(audit_log.c.event_id == event_id, audit_log.c.action == "transition")
+        .where(
+            audit_log.c.event_id == event_id,
+            audit_log.c.action == "transition",
+            audit_log.c.actor != "opswarden",
+        )
         .order_by(audit_log.c.id.desc())
         .limit(1)
     ).first()

@@ -2,7 +2,7 @@
 
 An event whose decision lists reminder offsets (``reminders: [30, 7, 1]``: days before its
 ``deadline_at`` — a scheduled change's start, an end-of-support date) and which is still ``routed`` or
-``notified`` gets a reminder in each of its threads when an offset falls due. Only the latest due
+``notified`` (or ``acknowledged`` while the approval it needs has not come) gets a reminder in each of its threads when an offset falls due. Only the latest due
 offset is sent: an opswarden that was down across the 30-day and 7-day marks sends the 7-day reminder
 once, not both. Each (event, deadline, offset, target) is sent at most once (the outbox key), so running
 this every minute is safe. Time comes from the clock handed in.
@@ -67,7 +67,11 @@ class Reminders:
             .where(
                 events.c.deadline_at > now,
                 events.c.deadline_at <= now + HORIZON,
-                events.c.lifecycle.in_([s.value for s in AWAITING_ANSWER]),
+                sa.or_(
+                    events.c.lifecycle.in_([s.value for s in AWAITING_ANSWER]),
+                    # acknowledged, but the approval it needs has not come yet
+                    sa.and_(events.c.lifecycle == "acknowledged", decisions.c.require_approval),
+                ),
             )
         )
         found = []

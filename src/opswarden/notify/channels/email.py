@@ -59,8 +59,17 @@ class EmailNotifier:
         where = f"smtp {self.host}:{self.port}"
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                if self.starttls and smtp.has_extn("starttls"):
+                smtp.ehlo()
+                if self.starttls:
+                    if not smtp.has_extn("starttls"):
+                        raise DeliveryError(
+                            f"{where}: the server does not offer STARTTLS; refusing to send in clear text "
+                            "(set OPSWARDEN_SMTP_STARTTLS=false only for a relay on a trusted network)",
+                            reason=DeliveryReason.CLIENT,
+                            recoverable=False,
+                        )
                     smtp.starttls()
+                    smtp.ehlo()
                 if self.username:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(mail)

@@ -70,10 +70,15 @@ class SlackNotifier:
     def confirm(self, out: Outgoing) -> Delivered | None:
         """Look for the message's metadata in the channel (a card) or the thread (a reply)."""
         if out.message.kind is Kind.CARD or out.thread is None:
+            found = self._channel_id(out.target)
+            if found is None:
+                return None
+            channel = found
             answer = self._call(
-                "conversations_history", channel=out.target, limit=200, include_all_metadata=True
+                "conversations_history", channel=channel, limit=200, include_all_metadata=True
             )
         else:
+            channel = out.thread["channel"]
             answer = self._call(
                 "conversations_replies",
                 channel=out.thread["channel"],
@@ -84,9 +89,27 @@ class SlackNotifier:
         for message in answer.get("messages", []):
             payload = (message.get("metadata") or {}).get("event_payload") or {}
             if payload.get("outbox") == out.dedupe_key:
-                ref = {"channel": answer.get("channel") or _channel(out), "ts": message["ts"]}
+                ref = {"channel": channel, "ts": message["ts"]}
                 return Delivered(ref=ref, thread=ref if out.message.kind is Kind.CARD else None)
         return None
+
+    def _channel_id(self, target: str) -> str | None:
+        """A channel's ID: ``conversations.history`` takes only IDs, while org.yaml may name channels
+        (``#infra``). Names are looked up with ``conversations.list`` (scope channels:read)."""
+        name = target.removeprefix("#")
+        if not target.startswith("#") and name[:1] in ("C", "G", "D") and name.isupper():
+            return target
+        cursor = None
+        while True:
+            answer = self._call(
+                "conversations_list", limit=200, cursor=cursor, types="public_channel,private_channel"
+            )
+            for channel in answer.get("channels", []):
+                if channel.get("name") == name:
+                    return str(channel["id"])
+            cursor = (answer.get("response_metadata") or {}).get("next_cursor")
+            if not cursor:
+                return None
 
     @staticmethod
     def _card(card: Message, latest: Message) -> dict[str, Any]:
@@ -105,10 +128,6 @@ class SlackNotifier:
             raise DeliveryError(
                 f"slack {method}: {type(exc).__name__}", reason=DeliveryReason.NETWORK, recoverable=True
             ) from None
-
-
-def _channel(out: Outgoing) -> str:
-    return out.thread["channel"] if out.thread else out.target
 
 
 def _delivery_error(method: str, exc: Any) -> DeliveryError:
