@@ -49,23 +49,22 @@ CHILD = textwrap.dedent(
 )
 
 
+def crash_while_sending(data_dir: Path, url: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the child: ingest the GuardDuty example, deliver it to ``url``, die right after."""
+    event = EXAMPLES / "events" / "05_guardduty_finding.json"
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(data_dir), url, str(event)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_a_message_sent_just_before_a_crash_is_not_sent_again(tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text(POLICY)
     with FakeWebhookReceiver() as receiver:
         url = receiver.url("/hook")
-        child = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                CHILD,
-                str(tmp_path),
-                url,
-                str(EXAMPLES / "events" / "05_guardduty_finding.json"),
-            ],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        child = crash_while_sending(tmp_path, url)
         assert child.returncode == 17, child.stderr.decode()
         assert len(receiver.requests_to("/hook")) == 1
 
@@ -91,19 +90,7 @@ def test_an_operator_can_send_an_uncertain_message_again(tmp_path: Path) -> None
     (tmp_path / "policy.yaml").write_text(POLICY)
     with FakeWebhookReceiver() as receiver:
         url = receiver.url("/hook")
-        subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                CHILD,
-                str(tmp_path),
-                url,
-                str(EXAMPLES / "events" / "05_guardduty_finding.json"),
-            ],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        crash_while_sending(tmp_path, url)
         app = Application(
             Settings(data_dir=tmp_path, webhook_url=url),
             clock=FakeClock(SystemClock().now() + timedelta(minutes=10)),

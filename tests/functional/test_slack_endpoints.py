@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,15 +23,14 @@ from urllib.parse import quote_plus
 
 import httpx
 import pytest
-import uvicorn
 
 from opswarden.app import Application
 from opswarden.core.clock import FakeClock
-from opswarden.server.api import create_api
 from opswarden.settings import Settings
 from opswarden.store.reader import EventFilter
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.webhooks import FakeWebhookReceiver
+from tests.functional.test_server import serve
 
 pytestmark = pytest.mark.functional
 
@@ -118,26 +116,6 @@ class Live:
 
     def refusals(self) -> list[dict[str, Any]]:
         return [a for a in self.app.store.audit_entries() if a["action"] == "refused"]
-
-
-def serve(application: Application) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_api(application, background=False), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn-slack", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 def start(

@@ -76,8 +76,8 @@ def _like_escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def list_events(conn: sa.Connection, flt: EventFilter) -> list[StoredEvent]:
-    query = sa.select(events, event_versions.c.data).join(event_versions, _CURRENT_JOIN)
+def _fields(query: sa.Select[Any], flt: EventFilter) -> sa.Select[Any]:
+    """The filter's conditions on event fields and accounts (not on time)."""
     exact = {
         events.c.source: flt.source,
         events.c.type_code: flt.type_code,
@@ -93,6 +93,12 @@ def list_events(conn: sa.Connection, flt: EventFilter) -> list[StoredEvent]:
         query = query.where(
             (" " + events.c.accounts + " ").like(f"% {_like_escape(flt.account)} %", escape="\\")
         )
+    return query
+
+
+def list_events(conn: sa.Connection, flt: EventFilter) -> list[StoredEvent]:
+    query = sa.select(events, event_versions.c.data).join(event_versions, _CURRENT_JOIN)
+    query = _fields(query, flt)
     if flt.since is not None:
         query = query.where(events.c.updated_at >= flt.since)
     if flt.until is not None:
@@ -178,21 +184,7 @@ def current_events(conn: sa.Connection, flt: EventFilter) -> list[Event]:
     """
     seen = sa.func.coalesce(events.c.updated_at, events.c.last_seen_at)
     query = sa.select(event_versions.c.data).join(events, _CURRENT_JOIN)
-    exact = {
-        events.c.source: flt.source,
-        events.c.type_code: flt.type_code,
-        events.c.category: flt.category,
-        events.c.status: flt.status,
-        events.c.severity: flt.severity,
-        events.c.region: flt.region,
-    }
-    for column, value in exact.items():
-        if value is not None:
-            query = query.where(column == value)
-    if flt.account is not None:
-        query = query.where(
-            (" " + events.c.accounts + " ").like(f"% {_like_escape(flt.account)} %", escape="\\")
-        )
+    query = _fields(query, flt)
     if flt.since is not None:
         query = query.where(sa.or_(events.c.updated_at >= flt.since, events.c.last_seen_at >= flt.since))
     if flt.until is not None:

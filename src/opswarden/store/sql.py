@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from opswarden.core.event import Event
 from opswarden.errors import StoreError
-from opswarden.store import reader, writer
+from opswarden.store import reader, triage, writer
 from opswarden.store.db import make_engine, migrate, shown_url
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
 from opswarden.store.records import Prepared
@@ -101,16 +101,8 @@ class SqlStore:
         detail: dict[str, Any] | None = None,
     ) -> None:
         with self._failures("writing the audit log"), self.engine.begin() as conn:
-            conn.execute(
-                audit_log.insert(),
-                {
-                    "at": at,
-                    "actor": actor,
-                    "action": action,
-                    "channel": channel,
-                    "event_id": event_id,
-                    "detail": detail or {},
-                },
+            triage.audit(
+                conn, at=at, actor=actor, action=action, channel=channel, event_id=event_id, detail=detail
             )
 
     # -- reading ---------------------------------------------------------------------------------

@@ -175,22 +175,12 @@ def apply_moves(
     )
 
 
-def transition_if(
-    conn: sa.Connection,
-    event_id: str,
-    old: str,
-    new: str,
-    *,
-    at: datetime,
-    actor: str,
-    channel: str,
-    why: str,
-) -> bool:
+def transition_if(conn: sa.Connection, event_id: str, old: str, new: str, **audited: Any) -> bool:
     """Like :func:`transition`, but a no-op (False) when the event is no longer ``old`` — for moves
     that several workers may race to make (the first delivery about an event: routed → notified)."""
     try:
         with conn.begin_nested():
-            transition(conn, event_id, old, new, at=at, actor=actor, channel=channel, why=why)
+            transition(conn, event_id, old, new, **audited)
     except StaleStateError:
         return False
     return True
