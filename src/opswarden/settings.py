@@ -120,6 +120,19 @@ class Settings(BaseSettings):
         default=15, gt=0, description="How often `serve` runs triage, reminders and delivery when idle."
     )
 
+    # -- the event lake (docs/lake.md) -----------------------------------------------------------
+    lake_uri: str | None = Field(
+        default=None,
+        description="Where the Parquet lake lives: a folder or s3://bucket/prefix; default: lake/ in the "
+        "data dir.",
+    )
+    lake_batch_rows: int = Field(default=50_000, ge=1, description="Rows per archive micro-batch.")
+    lake_retention_days: int | None = Field(
+        default=None, ge=1, description="Delete lake partitions older than this; default: keep everything."
+    )
+    query_max_rows: int = Field(default=10_000, ge=1, description="Rows `opswarden query` returns at most.")
+    query_timeout_seconds: float = Field(default=30, gt=0, description="Time a lake query may take.")
+
     @model_validator(mode="before")
     @classmethod
     def _secrets_from_files(cls, values: Any) -> Any:
@@ -141,6 +154,11 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'opswarden.db'}"
+
+    @property
+    def lake(self) -> str:
+        """The lake's URI: a local folder path, or ``s3://bucket/prefix``."""
+        return self.lake_uri or str(self.data_dir / "lake")
 
     @property
     def policy_path(self) -> Path:

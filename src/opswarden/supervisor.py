@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -35,6 +35,9 @@ from opswarden.triage.reminders import Reminders
 from opswarden.triage.stage import TriageStage, TriageSummary
 from opswarden.triage.targets import CONSOLE, Reach
 
+if TYPE_CHECKING:
+    from opswarden.lake.archive import Archiver
+
 # With no policy.yaml: every event is routed to the console sink with its own severity.
 DEFAULT_POLICY = "route:\n  name: default\n  channels: [console]\n"
 
@@ -44,12 +47,14 @@ class ProcessSummary:
     triage: TriageSummary
     reminders: int
     dispatch: DispatchSummary
+    archive: dict[str, Any] | None = None  # None: the lake extra is not installed
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "triage": self.triage.to_dict(),
             "reminders": self.reminders,
             "dispatch": self.dispatch.to_dict(),
+            "archive": self.archive,
         }
 
 
@@ -106,7 +111,19 @@ class Supervisor:
         triaged = self.triage.run()
         reminded = self.reminders.run()
         sent = self.dispatcher.run() if deliver else DispatchSummary()
-        return ProcessSummary(triaged, reminded, sent)
+        archiver = self.archiver()
+        archived = archiver.run().to_dict() if archiver is not None else None
+        return ProcessSummary(triaged, reminded, sent, archived)
+
+    def archiver(self) -> Archiver | None:
+        """The lake's archiver; None without the lake extra (pyarrow): the queue then waits for it."""
+        try:
+            from opswarden.lake.archive import Archiver
+            from opswarden.lake.fs import Lake
+        except ImportError:
+            return None
+        lake = Lake.open(self.settings.lake)
+        return Archiver(self.store.engine, lake, batch_rows=self.settings.lake_batch_rows)
 
     def answer(
         self,

@@ -15,6 +15,9 @@
 * ``outbox``: every message to send, its attempts and result (docs/notifications.md#the-outbox).
 * ``threads``: where each event's conversation lives per channel and target (Slack channel + ts …).
 * ``used_tokens``: single-use keys already spent (approval link nonces, Slack retry ids).
+* ``lake_queue``: rows the event lake has not archived yet. Database triggers fill it in the same
+  transaction as the row itself (a new or changed version, a decision, an audit row), so no writer
+  can forget it and a crash loses nothing (docs/lake.md#the-archive).
 """
 
 from __future__ import annotations
@@ -215,4 +218,12 @@ used_tokens = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("event_id", sa.String(32)),
+)
+
+lake_queue = sa.Table(
+    "lake_queue",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False, doc="version | decision | audit"),
+    sa.Column("ref_id", sa.Integer, nullable=False, doc="event_versions.id, decisions.id or audit_log.id"),
 )
