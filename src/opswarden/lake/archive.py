@@ -10,20 +10,24 @@ and readers keep one copy (:mod:`opswarden.lake.layout`). Nothing in the ingest 
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from opswarden.lake.fs import Lake
-from opswarden.lake.layout import TABLES, day, partition_path
-from opswarden.store.schema import audit_log, decisions, event_versions, events, lake_queue, raw_payloads
+from opswarden.lake.layout import DECISIONS, EVENT_VERSIONS, TABLES, TRANSITIONS, TS, day, partition_path
+from opswarden.store.schema import audit_log, decisions, lake_queue
 
 _IN = 500  # ids per IN (...) query
 
@@ -52,11 +56,9 @@ class Archiver:
                 taken = _take(conn, self.batch_rows)
                 if not taken:
                     break
-                for table, partitions in self._tables(conn, taken).items():
-                    for values, rows in partitions.items():
-                        self._write(table, dict(values), rows)
-                        summary.rows[table] += len(rows)
-                        summary.files += 1
+                for table, data in self._tables(conn, taken).items():
+                    summary.files += self._write_partitions(table, data)
+                    summary.rows[table] += data.num_rows
             summary.batches += 1
         return summary
 
@@ -64,33 +66,36 @@ class Archiver:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(lake_queue)).scalar_one())
 
-    def _tables(
-        self, conn: sa.Connection, taken: Sequence[tuple[int, str, int]]
-    ) -> dict[str, dict[tuple[tuple[str, str], ...], list[dict[str, Any]]]]:
-        """The rows to write, by table and partition. A row queued twice in the batch is written once,
-        with its latest sequence number."""
+    def _tables(self, conn: sa.Connection, taken: Sequence[tuple[int, str, int]]) -> dict[str, pa.Table]:
+        """The rows to write, one Arrow table per lake table (partition columns included). A row
+        queued twice in the batch is written once, with its latest sequence number."""
         latest: dict[str, dict[int, int]] = defaultdict(dict)
         for seq, kind, ref in taken:
             latest[kind][ref] = max(seq, latest[kind].get(ref, 0))
-        out: dict[str, dict[tuple[tuple[str, str], ...], list[dict[str, Any]]]] = {}
         readers = {"version": _versions, "decision": _decisions, "audit": _audits}
-        for kind, refs in latest.items():
-            table, rows = readers[kind](conn, refs)
-            parts: dict[tuple[tuple[str, str], ...], list[dict[str, Any]]] = defaultdict(list)
-            for row in rows:
-                values = tuple((name, row.pop(f"_{name}")) for name in TABLES[table].partitions)
-                parts[values].append(row)
-            out[table] = parts
-        return out
+        return dict(readers[kind](conn, refs) for kind, refs in latest.items())
 
-    def _write(self, table: str, values: dict[str, str], rows: list[dict[str, Any]]) -> None:
-        rows.sort(key=lambda r: r["lake_seq"])
-        data = pa.Table.from_pylist(rows, schema=TABLES[table].schema)
+    def _write_partitions(self, table: str, data: pa.Table) -> int:
+        """One file per partition of ``data``; the number of files."""
+        names = TABLES[table].partitions
+        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+        for index, values in enumerate(zip(*(data.column(n).to_pylist() for n in names), strict=True)):
+            groups[values].append(index)
+        stored = data.drop_columns(list(names))
+        for values, indices in groups.items():
+            self._write(table, dict(zip(names, values, strict=True)), stored.take(indices))
+        return len(groups)
+
+    def _write(self, table: str, values: dict[str, str], data: pa.Table) -> None:
+        data = data.sort_by("lake_seq")
+        first, last = data["lake_seq"][0].as_py(), data["lake_seq"][-1].as_py()
         folder = self.lake.path(partition_path(table, values))
-        name = f"part-{rows[0]['lake_seq']:012d}-{rows[-1]['lake_seq']:012d}-{uuid.uuid4().hex[:8]}.parquet"
+        name = f"part-{first:012d}-{last:012d}-{uuid.uuid4().hex[:8]}.parquet"
         self.lake.fs.create_dir(folder, recursive=True)
         temporary = f"{folder}/.{name}.tmp"
-        pq.write_table(data, temporary, filesystem=self.lake.fs, compression="zstd")
+        pq.write_table(
+            data.cast(TABLES[table].schema), temporary, filesystem=self.lake.fs, compression="zstd"
+        )
         self.lake.fs.move(temporary, f"{folder}/{name}")
 
 
@@ -113,76 +118,140 @@ def _chunks(refs: dict[int, int]) -> Iterable[list[int]]:
         yield ids[start : start + _IN]
 
 
-def _versions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, list[dict[str, Any]]]:
-    v, e, r = event_versions, events, raw_payloads
-    rows: list[dict[str, Any]] = []
+_FIELDS = (
+    "type_code",
+    "category",
+    "service",
+    "title",
+    "description",
+    "severity",
+    "status",
+    "upstream_status",
+    "region",
+    "start_at",
+    "end_at",
+    "deadline_at",
+)
+_SELECT = (
+    "SELECT v.id, v.event_id, e.key, e.source, v.version_key, v.content_hash, v.updated_at, v.received_at, "
+    "{changes}, v.origin, v.raw_sha256, {data}, r.body "
+    "FROM event_versions v JOIN events e ON e.id = v.event_id LEFT JOIN raw_payloads r ON r.sha256 = v.raw_sha256 "
+    "WHERE v.id IN ({marks})"
+)
+
+
+def _versions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]:
+    """Versions as Arrow columns: the database extracts the event's fields from its JSON, rows are
+    read at the driver level and transposed in one go (the archive's hot path)."""
+    sqlite = conn.dialect.name == "sqlite"
+    mark, as_text = ("?", "v.{}") if sqlite else ("%s", "v.{}::text")
+    rows: list[tuple[Any, ...]] = []
     for ids in _chunks(refs):
-        query = (
-            sa.select(
-                v.c.id,
-                v.c.event_id,
-                e.c.key,
-                e.c.source,
-                v.c.version_key,
-                v.c.content_hash,
-                v.c.updated_at,
-                v.c.received_at,
-                v.c.changes,
-                v.c.origin,
-                v.c.raw_sha256,
-                v.c.data,
-                r.c.body,
-            )
-            .join(e, e.c.id == v.c.event_id)
-            .outerjoin(r, r.c.sha256 == v.c.raw_sha256)
-            .where(v.c.id.in_(ids))
+        sql = _SELECT.format(
+            changes=as_text.format("changes"), data=as_text.format("data"), marks=", ".join([mark] * len(ids))
         )
-        for row in conn.execute(query):
-            data = row.data
-            rows.append(
-                {
-                    "_source": row.source,
-                    "_dt": day(row.received_at),
-                    "lake_seq": refs[row.id],
-                    "event_id": row.event_id,
-                    "key": row.key,
-                    "version_key": row.version_key,
-                    "content_hash": row.content_hash,
-                    "type_code": data.get("type_code"),
-                    "category": data.get("category"),
-                    "service": data.get("service"),
-                    "title": data.get("title"),
-                    "description": data.get("description"),
-                    "severity": data.get("severity"),
-                    "status": data.get("status"),
-                    "upstream_status": data.get("upstream_status"),
-                    "region": data.get("region"),
-                    "accounts": list(data.get("accounts") or ()),
-                    "resource_ids": [res["id"] for res in data.get("resources") or ()],
-                    "resource_count": len(data.get("resources") or ()),
-                    "start_at": _time(data.get("start_at")),
-                    "end_at": _time(data.get("end_at")),
-                    "updated_at": row.updated_at,
-                    "deadline_at": _time(data.get("deadline_at")),
-                    "received_at": row.received_at,
-                    "changes": orjson.dumps(row.changes).decode(),
-                    "origin": row.origin,
-                    "raw_sha256": row.raw_sha256,
-                    "raw": row.body,
-                    "data": orjson.dumps(data).decode(),
-                }
-            )
-    return "event_versions", rows
+        rows += conn.exec_driver_sql(sql, tuple(ids)).fetchall()
+    if not rows:
+        return "event_versions", _table([], EVENT_VERSIONS)
+    ref, event_id, key, source, vk, digest, updated, received, changes, origin, sha, data, body = zip(
+        *rows, strict=True
+    )
+    events = _parse(data)
+    arrays: dict[str, Any] = {
+        "source": source,
+        "dt": [_day_of(r) for r in received],
+        "lake_seq": [refs[r] for r in ref],
+        "event_id": event_id,
+        "key": key,
+        "version_key": vk,
+        "content_hash": digest,
+        **{f: events.column(f) for f in _FIELDS if f not in _TIMES},
+        "accounts": events.column("accounts"),
+        "resource_ids": _ids(events.column("resources")),
+        "resource_count": pc.list_value_length(events.column("resources")).fill_null(0).cast(pa.int32()),
+        "start_at": _times(events.column("start_at")),
+        "end_at": _times(events.column("end_at")),
+        "updated_at": _times(updated),
+        "deadline_at": _times(events.column("deadline_at")),
+        "received_at": _times(received),
+        "changes": changes,
+        "origin": origin,
+        "raw_sha256": sha,
+        "raw": body,
+        "data": data,
+    }
+    schema = EVENT_VERSIONS.append(pa.field("source", pa.string())).append(pa.field("dt", pa.string()))
+    return "event_versions", pa.table(
+        {
+            f.name: arrays[f.name]
+            if isinstance(arrays[f.name], pa.Array | pa.ChunkedArray)
+            else pa.array(arrays[f.name], f.type)
+            for f in schema
+        }
+    )
 
 
-def _decisions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, list[dict[str, Any]]]:
+_TIMES = frozenset({"start_at", "end_at", "updated_at", "deadline_at", "received_at"})
+
+
+def _text_time(value: Any) -> str | None:
+    """A driver's time as ISO text for Arrow: SQLite gives naive UTC text, PostgreSQL a datetime."""
+    if value is None or isinstance(value, str):
+        return value
+    return str(value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" "))
+
+
+_PARSED = pa.schema(
+    [(f, pa.string()) for f in _FIELDS]
+    + [("accounts", pa.list_(pa.string())), ("resources", pa.list_(pa.struct([("id", pa.string())])))]
+)
+
+
+def _parse(texts: Sequence[str]) -> pa.Table:
+    """The fields the lake keeps in columns, parsed from the events' JSON by Arrow's JSON reader
+    (C++, several threads) instead of one Python object per event."""
+    body = "\n".join(texts).encode()
+    options = pajson.ParseOptions(explicit_schema=_PARSED, unexpected_field_behavior="ignore")
+    return pajson.read_json(io.BytesIO(body), parse_options=options).select(_PARSED.names)
+
+
+def _ids(resources: pa.ChunkedArray) -> pa.Array:
+    """list<struct<id>> → list<string>: the resource ids of each version."""
+    combined = resources.combine_chunks()
+    ids = pc.struct_field(combined.flatten(), "id")
+    return (
+        pa.ListArray.from_arrays(combined.offsets, ids, mask=combined.is_null()).fill_null([])
+        if False
+        else pa.ListArray.from_arrays(combined.offsets, ids)
+    )
+
+
+def _times(values: Any) -> pa.Array:
+    """Times as the driver gives them — ISO text with a Z or naive UTC (SQLite, JSON), or aware
+    datetimes (PostgreSQL) — as timestamp[us, UTC]."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.to_pylist()
+    texts = [
+        None
+        if v is None
+        else (v.removesuffix("Z").replace("T", " ") if isinstance(v, str) else _text_time(v))
+        for v in values
+    ]
+    return pa.array(texts, pa.string()).cast(pa.timestamp("us")).cast(TS)
+
+
+def _day_of(received: Any) -> str:
+    return received[:10] if isinstance(received, str) else day(received)
+
+
+def _decisions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]:
     rows: list[dict[str, Any]] = []
     for ids in _chunks(refs):
         for row in conn.execute(sa.select(decisions).where(decisions.c.id.in_(ids))):
             data = row.data
             rows.append(
                 {
-                    "_dt": day(row.at),
+                    "dt": day(row.at),
                     "lake_seq": refs[row.id],
                     "decision_id": row.id,
                     "event_id": row.event_id,
@@ -199,17 +268,17 @@ def _decisions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, list[dic
                     "data": orjson.dumps(data).decode(),
                 }
             )
-    return "decisions", rows
+    return "decisions", _table(rows, DECISIONS)
 
 
-def _audits(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, list[dict[str, Any]]]:
+def _audits(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]:
     rows: list[dict[str, Any]] = []
     for ids in _chunks(refs):
         for row in conn.execute(sa.select(audit_log).where(audit_log.c.id.in_(ids))):
             detail = row.detail or {}
             rows.append(
                 {
-                    "_dt": day(row.at),
+                    "dt": day(row.at),
                     "lake_seq": refs[row.id],
                     "audit_id": row.id,
                     "event_id": row.event_id,
@@ -223,12 +292,8 @@ def _audits(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, list[dict[s
                     "detail": orjson.dumps(detail).decode(),
                 }
             )
-    return "transitions", rows
+    return "transitions", _table(rows, TRANSITIONS)
 
 
-def _time(value: str | None) -> Any:
-    if value is None:
-        return None
-    from opswarden.core.timeparse import parse_time
-
-    return parse_time(value)
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema.append(pa.field("dt", pa.string())))
