@@ -167,6 +167,7 @@ def test_a_version_merged_after_it_was_archived_is_archived_again_and_the_latest
 
     archived = rows(lake, "event_versions", "version_key", "resource_count", "lake_seq")
 
+    assert len({r["lake_seq"] for r in archived}) == 2  # never reused, even after the queue emptied
     assert [r["resource_count"] for r in sorted(archived, key=lambda r: r["lake_seq"])] == [1, 2]
     assert len({r["version_key"] for r in archived}) == 1
     assert verify(app.store.engine, lake).ok

@@ -37,6 +37,9 @@ def upgrade() -> None:
         sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("ref_id", sa.Integer, nullable=False),
+        # AUTOINCREMENT: SQLite must never reuse a sequence number once the queue has been emptied;
+        # lake_seq orders the archived copies of a row.
+        sqlite_autoincrement=True,
     )
     postgres = op.get_bind().dialect.name == "postgresql"
     if postgres:
