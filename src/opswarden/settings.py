@@ -126,6 +126,9 @@ class Settings(BaseSettings):
         description="Where the Parquet lake lives: a folder or s3://bucket/prefix; default: lake/ in the "
         "data dir.",
     )
+    lake_s3_endpoint: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store for an s3:// lake (MinIO, tests)."
+    )
     lake_batch_rows: int = Field(default=50_000, ge=1, description="Rows per archive micro-batch.")
     lake_retention_days: int | None = Field(
         default=None, ge=1, description="Delete lake partitions older than this; default: keep everything."

@@ -122,7 +122,7 @@ class Supervisor:
             from opswarden.lake.fs import Lake
         except ImportError:
             return None
-        lake = Lake.open(self.settings.lake)
+        lake = Lake.open(self.settings.lake, s3_endpoint=self.settings.lake_s3_endpoint)
         return Archiver(self.store.engine, lake, batch_rows=self.settings.lake_batch_rows)
 
     def answer(

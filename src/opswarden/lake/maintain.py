@@ -55,9 +55,12 @@ def compact(lake: Lake, *, min_files: int = 2) -> CompactSummary:
             first, last = unique["lake_seq"][0].as_py(), unique["lake_seq"][-1].as_py()
             folder = lake.path(partition)
             name = f"part-{first:012d}-{last:012d}-c{uuid.uuid4().hex[:7]}.parquet"
-            temporary = f"{folder}/.{name}.tmp"
-            pq.write_table(unique, temporary, filesystem=lake.fs, compression="zstd")
-            lake.fs.move(temporary, f"{folder}/{name}")
+            if lake.local:
+                temporary = f"{folder}/.{name}.tmp"
+                pq.write_table(unique, temporary, filesystem=lake.fs, compression="zstd")
+                lake.fs.move(temporary, f"{folder}/{name}")
+            else:
+                pq.write_table(unique, f"{folder}/{name}", filesystem=lake.fs, compression="zstd")
             for old in files:
                 lake.fs.delete_file(old)
             summary.partitions += 1
