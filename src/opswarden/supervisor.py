@@ -9,7 +9,7 @@ background every few seconds. Each stage is safe to run from several processes a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,6 +95,7 @@ class Supervisor:
         )
         self.triage = TriageStage(store.engine, self.policy, self.org, reach, clock, policy_text)
         self.reminders = Reminders(store.engine, self.org, clock)
+        self._expired_at: datetime | None = None
         self.dispatcher = Dispatcher(
             store.engine,
             self.channels,
@@ -112,8 +113,22 @@ class Supervisor:
         reminded = self.reminders.run()
         sent = self.dispatcher.run() if deliver else DispatchSummary()
         archiver = self.archiver()
-        archived = archiver.run().to_dict() if archiver is not None else None
+        archived = None
+        if archiver is not None:
+            archived = archiver.run().to_dict()
+            self._expire(archiver)
         return ProcessSummary(triaged, reminded, sent, archived)
+
+    def _expire(self, archiver: Archiver) -> None:
+        """Retention, when configured: at most once an hour (listing a big S3 lake is not free)."""
+        days = self.settings.lake_retention_days
+        now = self.clock.now()
+        if days is None or (self._expired_at is not None and now - self._expired_at < timedelta(hours=1)):
+            return
+        from opswarden.lake.maintain import expire
+
+        expire(archiver.lake, days, now)
+        self._expired_at = now
 
     def archiver(self) -> Archiver | None:
         """The lake's archiver; None without the lake extra (pyarrow): the queue then waits for it."""

@@ -18,7 +18,7 @@ from opswarden.app import Application
 from opswarden.core.clock import FakeClock
 from opswarden.lake.archive import Archiver
 from opswarden.lake.fs import Lake
-from opswarden.lake.maintain import compact, expire
+from opswarden.lake.maintain import compact, expire, retention_cutoff
 from opswarden.lake.verify import verify
 from opswarden.settings import Settings
 
@@ -238,3 +238,27 @@ def test_an_s3_lake_archives_verifies_and_compacts(tmp_path: Path, s3: str) -> N
     assert report.ok
     assert compacted.partitions >= 1
     assert after.ok
+
+
+def test_retention_runs_with_processing_and_verify_skips_what_it_deleted(tmp_path: Path) -> None:
+    clock = FakeClock(T0)
+    app = Application(Settings(data_dir=tmp_path, lake_retention_days=30), clock=clock)
+    try:
+        app.ingest_paths([str(EXAMPLES / "events" / "05_guardduty_finding.json")])
+        app.process()
+        lake = lake_of(app)
+        before = len(lake.files(""))
+        clock.advance(timedelta(days=31))
+        app.ingest_paths([str(EXAMPLES / "events" / "08_rds_issue_production.json")])
+        app.process()
+        cutoff = retention_cutoff(30, clock.now())
+        report = verify(app.store.engine, lake, keep_since=cutoff)
+        unfiltered = verify(app.store.engine, lake)
+    finally:
+        app.close()
+
+    assert before > 0
+    assert all("dt=2026-11-26" not in f for f in lake.files(""))  # the old day is gone
+    assert any("dt=2026-12-27" in f for f in lake.files(""))  # the new day is there
+    assert report.ok
+    assert not unfiltered.ok  # without the cutoff, the deleted days are reported missing
