@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opswarden.act.answers import Action, Answered
 from opswarden.core.clock import Clock, SystemClock
@@ -21,6 +21,9 @@ from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredV
 from opswarden.store.sql import SqlStore
 from opswarden.supervisor import ProcessSummary, Supervisor
 from opswarden.views import audit_view, event_detail, event_summary, outbox_view
+
+if TYPE_CHECKING:
+    from opswarden.lake.query import QueryResult
 
 
 class Application:
@@ -117,3 +120,16 @@ class Application:
 
     def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return self.store.list_dead_letters(limit)
+
+    # -- the lake --------------------------------------------------------------------------------
+
+    def query(self, sql: str, max_rows: int | None = None) -> QueryResult:
+        """One read-only SELECT over the lake's views (QueryError if refused, failed or too slow)."""
+        from opswarden.lake.query import run_query  # DuckDB and pyarrow: the lake extra, loaded on use
+
+        return run_query(
+            self.settings.lake,
+            sql,
+            max_rows=max_rows or self.settings.query_max_rows,
+            timeout_s=self.settings.query_timeout_seconds,
+        )

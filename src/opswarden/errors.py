@@ -13,6 +13,7 @@
     │   └── StaleStateError           the event changed under a transition; re-read and decide again
     ├── LifecycleError             a transition the event's lifecycle does not allow (already acked …)
     ├── LinkError                  a signed link or Slack request that is forged, expired or reused
+    ├── QueryError                 a lake query that is refused (not one SELECT), fails or runs too long
     └── DeliveryError              sending to a channel failed; carries ``recoverable`` and ``reason``
 
 Input errors carry a ``where`` (file:line, batch index, JSON path) so a message always says what is
@@ -79,6 +80,10 @@ class LifecycleError(OpswardenError):
 
 class LinkError(OpswardenError):
     """A signed approval link or a Slack request that is forged, malformed, expired or already used."""
+
+
+class QueryError(OpswardenError):
+    """A lake query that is not one SELECT statement, fails in DuckDB, or runs past its time limit."""
 
 
 class DeliveryReason(StrEnum):

@@ -12,6 +12,7 @@ from opswarden.act.answers import Action
 from opswarden.cli.backfill import backfill_app
 from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
+from opswarden.cli.lake import lake_app, query_command
 from opswarden.cli.notify import answer_command, notify_app, process_line
 from opswarden.cli.org import org_app
 from opswarden.cli.policy import policy_app
@@ -29,6 +30,8 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(policy_app, name="policy")
 app.add_typer(org_app, name="org")
 app.add_typer(notify_app, name="notify")
+app.add_typer(lake_app, name="lake")
+app.command("query")(query_command)
 app.add_typer(backfill_app, name="backfill")
 app.command("ack")(answer_command(Action.ACKNOWLEDGE))
 app.command("approve")(answer_command(Action.APPROVE))
