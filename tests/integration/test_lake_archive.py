@@ -19,6 +19,7 @@ from opswarden.core.clock import FakeClock
 from opswarden.lake.archive import Archiver
 from opswarden.lake.fs import Lake
 from opswarden.lake.maintain import compact, expire, retention_cutoff
+from opswarden.lake.query import LakeQuery
 from opswarden.lake.verify import verify
 from opswarden.settings import Settings
 
@@ -35,6 +36,11 @@ def app(tmp_path: Path, database_url: str) -> Iterator[Application]:
     application = Application(Settings(data_dir=tmp_path, database_url=database_url), clock=FakeClock(T0))
     yield application
     application.close()
+
+
+def count(lake: Lake, view: str) -> int:
+    with LakeQuery(lake.uri, max_rows=10, timeout_s=30) as query:
+        return int(query.run(f"SELECT count(*) FROM {view}").rows[0][0])
 
 
 def lake_of(app: Application) -> Lake:
@@ -119,10 +125,12 @@ def test_a_crash_mid_batch_loses_nothing_and_copies_are_ignored_then_compacted(
     assert len(lake.files("")) == 3
     archiver.run()
     assert verify(app.store.engine, lake).ok
+    assert count(lake, "event_versions") == 10  # the copies are there, and the views ignore them
     copies = compact(lake)
     assert copies.copies_dropped > 0
     after = verify(app.store.engine, lake)
     assert after.ok
+    assert count(lake, "event_versions") == 10
     assert len(lake.files("event_versions")) == len(
         {r["source"] for r in rows(lake, "event_versions", "source")}
     )
@@ -168,6 +176,8 @@ def test_a_version_merged_after_it_was_archived_is_archived_again_and_the_latest
     archived = rows(lake, "event_versions", "version_key", "resource_count", "lake_seq")
 
     assert len({r["lake_seq"] for r in archived}) == 2  # never reused, even after the queue emptied
+    with LakeQuery(lake.uri, max_rows=10, timeout_s=10) as query:
+        assert query.run("SELECT resource_count FROM event_versions").rows == [(2,)]
     assert [r["resource_count"] for r in sorted(archived, key=lambda r: r["lake_seq"])] == [1, 2]
     assert len({r["version_key"] for r in archived}) == 1
     assert verify(app.store.engine, lake).ok

@@ -101,3 +101,19 @@ def test_lake_roots(root: str, expected: tuple[str, str]) -> None:
 def test_unusable_lake_roots_are_refused(root: str) -> None:
     with pytest.raises(QueryError, match="lake"):
         split_root(root)
+
+
+def test_files_of_one_partition_overlapping_in_lake_seq_mean_copies() -> None:
+    from opswarden.lake.query import has_copies
+
+    apart = [
+        "t/dt=1/part-000000000001-000000000010-aa.parquet",
+        "t/dt=1/part-000000000011-000000000020-bb.parquet",
+    ]
+    repeated = [*apart, "t/dt=1/part-000000000005-000000000009-cc.parquet"]
+    other_partition = [*apart, "t/dt=2/part-000000000005-000000000009-cc.parquet"]
+
+    assert has_copies(apart) is False
+    assert has_copies(repeated) is True
+    assert has_copies(other_partition) is False  # batches interleave across partitions
+    assert has_copies(["t/dt=1/renamed.parquet"]) is True  # unknown names: assume the worst

@@ -26,7 +26,16 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from opswarden.lake.fs import Lake
-from opswarden.lake.layout import DECISIONS, EVENT_VERSIONS, TABLES, TRANSITIONS, TS, day, partition_path
+from opswarden.lake.layout import (
+    DECISIONS,
+    EVENT_VERSIONS,
+    TABLES,
+    TRANSITIONS,
+    TS,
+    day,
+    key_hash,
+    partition_path,
+)
 from opswarden.store.schema import audit_log, decisions, lake_queue
 
 _IN = 500  # ids per IN (...) query
@@ -70,10 +79,20 @@ class Archiver:
         """The rows to write, one Arrow table per lake table (partition columns included). A row
         queued twice in the batch is written once, with its latest sequence number."""
         latest: dict[str, dict[int, int]] = defaultdict(dict)
-        for seq, kind, ref in taken:
+        revised: set[int] = set()
+        for seq, queued, ref in taken:
+            kind = "version" if queued == "revision" else queued
+            if queued == "revision":
+                revised.add(ref)
             latest[kind][ref] = max(seq, latest[kind].get(ref, 0))
-        readers = {"version": _versions, "decision": _decisions, "audit": _audits}
-        return dict(readers[kind](conn, refs) for kind, refs in latest.items())
+        tables = {}
+        for kind, refs in latest.items():
+            if kind == "version":
+                tables["event_versions"] = _versions(conn, refs, revised)
+            else:
+                name, data = {"decision": _decisions, "audit": _audits}[kind](conn, refs)
+                tables[name] = data
+        return tables
 
     def _write_partitions(self, table: str, data: pa.Table) -> int:
         """One file per partition of ``data``; the number of files."""
@@ -140,7 +159,7 @@ _SELECT = (
 )
 
 
-def _versions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]:
+def _versions(conn: sa.Connection, refs: dict[int, int], revised: set[int]) -> pa.Table:
     """Versions as Arrow columns: the database extracts the event's fields from its JSON, rows are
     read at the driver level and transposed in one go (the archive's hot path)."""
     sqlite = conn.dialect.name == "sqlite"
@@ -152,7 +171,7 @@ def _versions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]
         )
         rows += conn.exec_driver_sql(sql, tuple(ids)).fetchall()
     if not rows:
-        return "event_versions", _table([], EVENT_VERSIONS)
+        return _table([], EVENT_VERSIONS)
     ref, event_id, key, source, vk, digest, updated, received, changes, origin, sha, data, body = zip(
         *rows, strict=True
     )
@@ -179,9 +198,11 @@ def _versions(conn: sa.Connection, refs: dict[int, int]) -> tuple[str, pa.Table]
         "raw_sha256": sha,
         "raw": body,
         "data": data,
+        "supersedes": [r in revised for r in ref],
+        "key_hash": [key_hash(e, v) for e, v in zip(event_id, vk, strict=True)],
     }
     schema = EVENT_VERSIONS.append(pa.field("source", pa.string())).append(pa.field("dt", pa.string()))
-    return "event_versions", pa.table(
+    return pa.table(
         {
             f.name: arrays[f.name]
             if isinstance(arrays[f.name], pa.Array | pa.ChunkedArray)

@@ -14,12 +14,14 @@ number: the same row archived twice (a crash between writing a file and removing
 has the same ``lake_seq``, and readers keep one (the views do; compaction drops the copies).
 
 A version merged in the store after it was archived (a later page of the same update) is archived
-again with its new content: the lake keeps both rows; the views show the latest (highest
-``lake_seq``) per (event_id, version_key).
+again with its new content and ``supersedes`` set: the lake keeps both rows; the views show the
+latest (highest ``lake_seq``) per (event_id, version_key). The flag lets the views find the few
+superseded rows without grouping every row by its key.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,6 +58,8 @@ EVENT_VERSIONS = pa.schema(
         ("raw_sha256", pa.string()),
         ("raw", pa.string()),  # the payload as received (JSON text), when the store kept it
         ("data", pa.string()),  # the whole normalised event (JSON)
+        ("supersedes", pa.bool_()),  # a new row of a version archived before (merged, re-based)
+        ("key_hash", pa.int64()),  # key_hash(event_id, version_key): the views' cheap join key
     ]
 )
 
@@ -108,6 +112,14 @@ TABLES = {
     "decisions": Table("decisions", DECISIONS, ("dt",), ("decision_id",)),
     "transitions": Table("transitions", TRANSITIONS, ("dt",), ("audit_id",)),
 }
+
+
+def key_hash(event_id: str, version_key: str) -> int:
+    """A signed 64-bit hash of a version's identity. The views join on it instead of two strings
+    (reading the strings of every row costs more than the join); a collision would need, on top,
+    the colliding row to be an older copy of a superseded version."""
+    digest = hashlib.blake2b(f"{event_id}\x1f{version_key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 def day(moment: datetime) -> str:

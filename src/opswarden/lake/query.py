@@ -44,17 +44,51 @@ from opswarden.lake.layout import TABLES, Table
 VIEWS = ("event_versions", "events", "decisions", "transitions")
 PARTITION_TYPES = {"source": pa.string(), "dt": pa.date32()}
 
-# The latest row per key: duplicates share a lake_seq, superseded rows have a lower one.
-_VIEW_SQL = {
-    "event_versions": "SELECT * FROM event_versions_archived "
+# The latest row per key: copies share a lake_seq, superseded rows have a lower one. This form is
+# always right, and costs a window over every row (about 1.5 s per 10M rows on 2 cores).
+_GENERAL_SQL = {
+    "event_versions": "SELECT * EXCLUDE (supersedes, key_hash) FROM event_versions_archived "
     "QUALIFY row_number() OVER (PARTITION BY event_id, version_key ORDER BY lake_seq DESC) = 1",
-    "events": "SELECT * FROM event_versions_archived "
+    "events": "SELECT * EXCLUDE (supersedes, key_hash) FROM event_versions_archived "
     "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version_key DESC, lake_seq DESC) = 1",
     "decisions": "SELECT * FROM decisions_archived "
     "QUALIFY row_number() OVER (PARTITION BY decision_id ORDER BY lake_seq DESC) = 1",
     "transitions": "SELECT * FROM transitions_archived "
     "QUALIFY row_number() OVER (PARTITION BY audit_id ORDER BY lake_seq DESC) = 1",
 }
+# When no table holds copies (files of one partition never overlap in lake_seq — only a batch
+# repeated after a crash leaves copies, and compaction removes them), decisions and audit rows are
+# unique as they are, and a version row is superseded only by a later row flagged ``supersedes``:
+# an anti-join against those few rows replaces the window (10M rows: ~0.2 s instead of ~1.5 s).
+_FAST_SQL = {
+    "event_versions": "SELECT * EXCLUDE (supersedes, key_hash) FROM event_versions_archived a ANTI JOIN ("
+    "SELECT key_hash, max(lake_seq) AS newest FROM event_versions_archived WHERE supersedes GROUP BY ALL) s "
+    "ON a.key_hash = s.key_hash AND a.lake_seq < s.newest",
+    "events": _GENERAL_SQL["events"],
+    "decisions": "SELECT * FROM decisions_archived",
+    "transitions": "SELECT * FROM transitions_archived",
+}
+_RANGE = re.compile(r"part-(\d+)-(\d+)-")
+
+
+def has_copies(files: list[str]) -> bool:
+    """Whether two files of one partition overlap in lake_seq (from their names: part-<first>-<last>):
+    the sign of an archive batch written twice. Files named otherwise count as overlapping."""
+    by_folder: dict[str, list[tuple[int, int]]] = {}
+    for path in files:
+        folder, _, name = path.rpartition("/")
+        found = _RANGE.match(name)
+        if found is None:
+            return True
+        by_folder.setdefault(folder, []).append((int(found.group(1)), int(found.group(2))))
+    for ranges in by_folder.values():
+        reach = -1
+        for first, last in sorted(ranges):
+            if first <= reach:
+                return True
+            reach = max(reach, last)
+    return False
+
 
 # Set when the connection is made: nothing outside the registered datasets, ever.
 _SANDBOX: dict[str, Any] = {
@@ -171,8 +205,7 @@ def full_schema(table: Table) -> pa.Schema:
     return schema
 
 
-def table_data(fs: pafs.FileSystem, base: str, table: Table) -> ds.Dataset | pa.Table:
-    files = table_files(fs, base, table)
+def table_data(fs: pafs.FileSystem, base: str, table: Table, files: list[str]) -> ds.Dataset | pa.Table:
     schema = full_schema(table)
     if not files:
         return schema.empty_table()
@@ -203,7 +236,8 @@ class LakeQuery:
         self.timeout_s = timeout_s
         fs, base = filesystem(root)
         try:
-            data = {name: table_data(fs, base, table) for name, table in TABLES.items()}
+            files = {name: table_files(fs, base, table) for name, table in TABLES.items()}
+            data = {name: table_data(fs, base, table, files[name]) for name, table in TABLES.items()}
         except OSError as exc:
             raise QueryError(f"cannot list the lake at {root}: {exc}") from None
         self.con = duckdb.connect(":memory:", config=_SANDBOX)
@@ -211,7 +245,8 @@ class LakeQuery:
             self.con.execute("SET TimeZone = 'UTC'")
             for name, relation in data.items():
                 self.con.register(f"{name}_archived", relation)
-            for name, select in _VIEW_SQL.items():
+            views = _GENERAL_SQL if any(has_copies(f) for f in files.values()) else _FAST_SQL
+            for name, select in views.items():
                 self.con.execute(f"CREATE VIEW {name} AS {select}")
             self.con.execute("SET lock_configuration = true")
         except BaseException:

@@ -67,7 +67,7 @@ def verify(engine: sa.Engine, lake: Lake, *, keep_since: str | None = None) -> R
         report.pending = int(conn.execute(sa.select(sa.func.count()).select_from(lake_queue)).scalar_one())
         pending = _pending_ids(conn)
         stores = {
-            "event_versions": _store_versions(conn, pending["version"]),
+            "event_versions": _store_versions(conn, pending["version"] | pending["revision"]),
             "decisions": _store_by_id(conn, decisions, "at", pending["decision"]),
             "transitions": _store_by_id(conn, audit_log, "at", pending["audit"]),
         }

@@ -224,7 +224,7 @@ lake_queue = sa.Table(
     "lake_queue",
     metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(16), nullable=False, doc="version | decision | audit"),
+    sa.Column("kind", sa.String(16), nullable=False, doc="version | revision | decision | audit"),
     sa.Column("ref_id", sa.Integer, nullable=False, doc="event_versions.id, decisions.id or audit_log.id"),
     sqlite_autoincrement=True,  # sequence numbers are never reused, even after the queue empties
 )

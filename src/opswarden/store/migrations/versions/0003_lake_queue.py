@@ -15,15 +15,16 @@ down_revision = "0002"
 branch_labels = None
 depends_on = None
 
-# (trigger, table, event, kind, condition) — a version is queued again when its content or its
-# "what changed" changes (a merge of pages, a late version slotting in before it).
+# (trigger, table, event, kind, condition) — a version is queued again, as a "revision", when its
+# content or its "what changed" changes (a merge of pages, a late version slotting in before it):
+# its new row in the lake supersedes the one archived before.
 _TRIGGERS = (
     ("lake_version_insert", "event_versions", "INSERT", "version", None),
     (
         "lake_version_update",
         "event_versions",
         "UPDATE",
-        "version",
+        "revision",
         "NEW.content_hash IS NOT OLD.content_hash OR NEW.changes IS NOT OLD.changes",
     ),
     ("lake_decision_insert", "decisions", "INSERT", "decision", None),
