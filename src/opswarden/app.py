@@ -23,7 +23,10 @@ from opswarden.supervisor import ProcessSummary, Supervisor
 from opswarden.views import audit_view, event_detail, event_summary, outbox_view
 
 if TYPE_CHECKING:
+    from opswarden.lake.archive import ArchiveSummary
+    from opswarden.lake.fs import Lake
     from opswarden.lake.query import QueryResult
+    from opswarden.lake.verify import Report as VerifyReport
 
 
 class Application:
@@ -132,4 +135,26 @@ class Application:
             sql,
             max_rows=max_rows or self.settings.query_max_rows,
             timeout_s=self.settings.query_timeout_seconds,
+            s3_endpoint=self.settings.lake_s3_endpoint,
         )
+
+    # -- the lake's upkeep -----------------------------------------------------------------------
+
+    def lake(self) -> Lake:
+        from opswarden.lake.fs import Lake
+
+        return Lake.open(self.settings.lake, s3_endpoint=self.settings.lake_s3_endpoint)
+
+    def lake_archive(self) -> ArchiveSummary:
+        """Archive everything queued now (also part of every ``process()``)."""
+        from opswarden.lake.archive import Archiver
+
+        return Archiver(self.store.engine, self.lake(), batch_rows=self.settings.lake_batch_rows).run()
+
+    def lake_verify(self) -> VerifyReport:
+        """Store and lake agree, per partition (partitions deleted by retention are skipped)."""
+        from opswarden.lake.maintain import retention_cutoff
+        from opswarden.lake.verify import verify
+
+        cutoff = retention_cutoff(self.settings.lake_retention_days, self.clock.now())
+        return verify(self.store.engine, self.lake(), keep_since=cutoff)

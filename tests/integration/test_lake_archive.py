@@ -272,3 +272,26 @@ def test_retention_runs_with_processing_and_verify_skips_what_it_deleted(tmp_pat
     assert any("dt=2026-12-27" in f for f in lake.files(""))  # the new day is there
     assert report.ok
     assert not unfiltered.ok  # without the cutoff, the deleted days are reported missing
+
+
+def test_the_lake_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from opswarden.cli.main import app as cli
+
+    monkeypatch.setenv("OPSWARDEN_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    ingested = runner.invoke(cli, ["ingest", str(EXAMPLES / "events")])
+    agree = runner.invoke(cli, ["lake", "verify"])
+    [guardduty] = Lake.open(str(tmp_path / "lake")).files("event_versions/source=aws.guardduty")
+    Path(guardduty).unlink()
+    differ = runner.invoke(cli, ["lake", "verify", "--format", "json"])
+    expire = runner.invoke(cli, ["lake", "expire"])
+
+    assert ingested.exit_code == 0, ingested.output
+    assert agree.exit_code == 0
+    assert "store and lake agree: 7 partition(s)" in agree.output
+    assert differ.exit_code == 1
+    assert '"event_versions source=aws.guardduty/dt=' in differ.output
+    assert expire.exit_code == 1
+    assert "no retention" in expire.output

@@ -127,3 +127,76 @@ def ddl(
         fail(str(exc), code=2)
         return
     sys.stdout.write(text)
+
+
+# -- upkeep: archive, verify, compact, expire -------------------------------------------------------
+
+
+@lake_app.command("archive")
+def archive(ctx: typer.Context) -> None:
+    """Archive what is queued now (``serve`` and ``ingest`` do it as they go)."""
+    summary = get_app(ctx).lake_archive().to_dict()
+    rows = ", ".join(f"{n:,} {table}" for table, n in sorted(summary["rows"].items())) or "nothing"
+    console.print(f"archived {rows} in {summary['files']} file(s)", highlight=False)
+
+
+@lake_app.command("verify")
+def verify_command(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json")] = "table",
+) -> None:
+    """Prove the store and the lake agree: counts and fingerprints per partition. Exit 1 if not."""
+    report = get_app(ctx).lake_verify()
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        state = "[green]agree[/]" if report.ok else "[red]differ[/]"
+        console.print(
+            f"store and lake {state}: {report.partitions} partition(s), {report.rows:,} row(s) checked"
+            + (
+                f"; {report.pending:,} row(s) queued, not archived yet (lake archive)"
+                if report.pending
+                else ""
+            )
+        )
+        for difference in report.differences:
+            err_console.print(f"  [red]differs[/] {difference}", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@lake_app.command("compact")
+def compact_command(
+    ctx: typer.Context,
+    min_files: Annotated[
+        int, typer.Option(min=2, help="compact partitions with at least this many files")
+    ] = 2,
+) -> None:
+    """Rewrite partitions of many small files into one each (dropping copies left by a crash)."""
+    from opswarden.lake.maintain import compact
+
+    summary = compact(get_app(ctx).lake(), min_files=min_files)
+    console.print(
+        f"{summary.partitions} partition(s): {summary.files_before} file(s) → {summary.files_after}, "
+        f"{summary.rows:,} row(s), {summary.copies_dropped:,} copies dropped",
+        highlight=False,
+    )
+
+
+@lake_app.command("expire")
+def expire_command(
+    ctx: typer.Context,
+    days: Annotated[int | None, typer.Option(min=1, help="default: OPSWARDEN_LAKE_RETENTION_DAYS")] = None,
+) -> None:
+    """Delete lake partitions older than the retention (nothing is deleted without one)."""
+    from opswarden.lake.maintain import expire
+
+    app = get_app(ctx)
+    retention = days or app.settings.lake_retention_days
+    if retention is None:
+        fail("no retention: pass --days N or set OPSWARDEN_LAKE_RETENTION_DAYS (the lake keeps everything)")
+        return
+    gone = expire(app.lake(), retention, app.clock.now())
+    console.print(f"{len(gone)} partition(s) older than {retention} days deleted", highlight=False)
+    for partition in gone:
+        console.print(f"  {partition}", highlight=False, markup=False)

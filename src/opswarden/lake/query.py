@@ -169,12 +169,12 @@ def split_root(root: str) -> tuple[str, str]:
     return "file", os.path.abspath(os.path.expanduser(root))
 
 
-def filesystem(root: str) -> tuple[pafs.FileSystem, str]:
+def filesystem(root: str, s3_endpoint: str | None = None) -> tuple[pafs.FileSystem, str]:
     """The pyarrow filesystem of the lake and the lake's path in it (S3: region and credentials from
-    the usual AWS environment variables and profiles; ``AWS_ENDPOINT_URL`` for S3-compatible stores)."""
+    the usual AWS environment variables and profiles; ``s3_endpoint`` for S3-compatible stores)."""
     scheme, path = split_root(root)
     if scheme == "s3":
-        return pafs.S3FileSystem(), path
+        return pafs.S3FileSystem(**({"endpoint_override": s3_endpoint} if s3_endpoint else {})), path
     return pafs.LocalFileSystem(), path
 
 
@@ -228,13 +228,13 @@ class LakeQuery:
 
     The files are listed when it opens: files written later are not seen by this object."""
 
-    def __init__(self, root: str, *, max_rows: int, timeout_s: float) -> None:
+    def __init__(self, root: str, *, max_rows: int, timeout_s: float, s3_endpoint: str | None = None) -> None:
         if max_rows < 1:
             raise QueryError("max_rows must be at least 1")
         self.root = root
         self.max_rows = max_rows
         self.timeout_s = timeout_s
-        fs, base = filesystem(root)
+        fs, base = filesystem(root, s3_endpoint)
         try:
             files = {name: table_files(fs, base, table) for name, table in TABLES.items()}
             data = {name: table_data(fs, base, table, files[name]) for name, table in TABLES.items()}
@@ -302,9 +302,11 @@ class LakeQuery:
         return QueryResult(columns, [tuple(r) for r in rows[: self.max_rows]], truncated, elapsed)
 
 
-def run_query(root: str, sql: str, *, max_rows: int, timeout_s: float) -> QueryResult:
+def run_query(
+    root: str, sql: str, *, max_rows: int, timeout_s: float, s3_endpoint: str | None = None
+) -> QueryResult:
     """Check ``sql``, open the lake, run it, close (the check comes first: a refused statement never
     lists the lake)."""
     check_select(sql)
-    with LakeQuery(root, max_rows=max_rows, timeout_s=timeout_s) as lake:
+    with LakeQuery(root, max_rows=max_rows, timeout_s=timeout_s, s3_endpoint=s3_endpoint) as lake:
         return lake.run(sql)
