@@ -16,6 +16,7 @@ from opswarden.cli.lake import lake_app, query_command
 from opswarden.cli.notify import answer_command, notify_app, process_line
 from opswarden.cli.org import org_app
 from opswarden.cli.policy import policy_app
+from opswarden.cli.report import report_app
 from opswarden.errors import ConfigurationError, OpswardenError
 from opswarden.settings import load_settings
 
@@ -33,6 +34,7 @@ app.add_typer(notify_app, name="notify")
 app.add_typer(lake_app, name="lake")
 app.command("query")(query_command)
 app.add_typer(backfill_app, name="backfill")
+app.add_typer(report_app, name="report")
 app.command("ack")(answer_command(Action.ACKNOWLEDGE))
 app.command("approve")(answer_command(Action.APPROVE))
 app.command("reject")(answer_command(Action.REJECT))
