@@ -3,7 +3,8 @@
 # store under the example policy (examples/policy), see noise suppressed and the rest routed to the
 # owning teams as cards (on the console sink: no Slack/Teams/SMTP is configured), an upstream update
 # told once in the same thread, an acknowledgement and an approval recorded with who and when, and a
-# redelivery that changes nothing.
+# redelivery that changes nothing — then the lake: verified against the store, queried with SQL,
+# and a weekly digest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
@@ -44,4 +45,10 @@ echo; echo "# 5. at-least-once delivery: the same events again change nothing an
 ow ingest examples/events
 echo; echo "# the policy dry run for any event, with nothing stored or sent:"
 ow policy test examples/events/03_ec2_issue_sandbox.json
+
+echo; echo "# 6. the event lake: every version, decision and answer archived as Parquet; SQL over it"
+ow lake verify
+ow query "SELECT source, count(*) AS versions, count(DISTINCT event_id) AS events FROM event_versions GROUP BY ALL ORDER BY versions DESC"
+ow query "SELECT event_id, action, to_state, actor, channel FROM transitions WHERE actor <> 'opswarden' ORDER BY \"at\""
+ow report digest --since 7d
 echo; echo "Data is in $OPSWARDEN_DATA_DIR. Try: .venv/bin/opswarden --help"

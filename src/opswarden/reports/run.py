@@ -24,7 +24,10 @@ def run_queries(lake: LakeQuery, queries: dict[str, str]) -> dict[str, QueryResu
 def open_lake(app: Application) -> LakeQuery:
     settings = app.settings
     return LakeQuery(
-        settings.lake, max_rows=settings.query_max_rows, timeout_s=settings.query_timeout_seconds
+        settings.lake,
+        max_rows=settings.query_max_rows,
+        timeout_s=settings.query_timeout_seconds,
+        s3_endpoint=settings.lake_s3_endpoint,
     )
 
 
