@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = Field(
         default=None, description="Signs webhook bodies (X-Opswarden-Signature, HMAC-SHA256)."
     )
+    digest_to: tuple[str, ...] = Field(
+        default=("console",),
+        description="Where `report digest --send` goes: channel:address items, e.g. "
+        '["slack:#ops-digest", "email:ops@example.com", "teams:<webhook URL>", "webhook", "console"].',
+    )
     outbox_max_attempts: int = Field(default=8, ge=1, le=100)
     outbox_backoff_seconds: float = Field(default=10, gt=0, description="First retry delay; doubles.")
     notify_timeout_seconds: float = Field(default=10, gt=0)

@@ -25,15 +25,16 @@ from opswarden.notify.channels.email import EmailNotifier
 from opswarden.notify.channels.teams import TeamsNotifier
 from opswarden.notify.channels.webhook import WebhookNotifier
 from opswarden.notify.dispatch import Dispatcher, DispatchSummary
-from opswarden.notify.message import Message
+from opswarden.notify.message import DIGEST_EVENT, Kind, Message, digest_message
 from opswarden.notify.render.links import ActionLinks
 from opswarden.policy import Org, Policy, load_org, load_policy
 from opswarden.policy.org import EMPTY_ORG
 from opswarden.settings import Settings
+from opswarden.store import outbox
 from opswarden.store.sql import SqlStore
 from opswarden.triage.reminders import Reminders
 from opswarden.triage.stage import TriageStage, TriageSummary
-from opswarden.triage.targets import CONSOLE, Reach
+from opswarden.triage.targets import CONSOLE, Reach, Target
 
 if TYPE_CHECKING:
     from opswarden.lake.archive import Archiver
@@ -162,6 +163,29 @@ class Supervisor:
             nonce=nonce,
         )
 
+    def send_digest(self, title: str, markdown: str) -> tuple[list[str], list[str]]:
+        """Queue a digest to every ``OPSWARDEN_DIGEST_TO`` target and deliver what is due; the targets
+        (``channel address``) and notes on fallbacks. The same digest is never queued twice for a
+        target (a timer that fires twice sends once)."""
+        now = self.clock.now()
+        msg = digest_message(title, markdown, now)
+        targets, notes = digest_targets(self.settings, frozenset(self.channels))
+        rows = [
+            {
+                "dedupe_key": outbox.dedupe_key(DIGEST_EVENT, title, t.channel, t.address),
+                "event_id": DIGEST_EVENT,
+                "channel": t.channel,
+                "target": t.address,
+                "kind": Kind.DIGEST.value,
+                "payload": msg.model_dump(mode="json"),
+            }
+            for t in targets
+        ]
+        with self.store.engine.begin() as conn:
+            outbox.add(conn, rows, now)
+        self.dispatcher.run()
+        return [f"{t.channel} {t.address}" for t in targets], notes
+
     def links(self, message: Message, recipient: str) -> ActionLinks | None:
         """Signed answer links for one recipient (only with OPSWARDEN_PUBLIC_URL set)."""
         base = (self.settings.public_url or "").rstrip("/")
@@ -178,6 +202,23 @@ class Supervisor:
             reject=url("reject") if message.require_approval else None,
             event=f"{base}/events/{message.event_id}",
         )
+
+
+def digest_targets(settings: Settings, configured: frozenset[str]) -> tuple[list[Target], list[str]]:
+    """``OPSWARDEN_DIGEST_TO`` as targets; an unconfigured channel falls back to the console."""
+    targets: list[Target] = []
+    notes: list[str] = []
+    for item in settings.digest_to:
+        channel, _, address = item.partition(":")
+        if channel == "webhook":
+            address = address or settings.webhook_url or ""
+        if channel not in configured or (channel != CONSOLE and not address):
+            notes.append(
+                f"{item}: {channel} is not configured or has no address; sent to the console instead"
+            )
+            channel, address = CONSOLE, CONSOLE
+        targets.append(Target(channel, address or CONSOLE))
+    return list(dict.fromkeys(targets)), notes
 
 
 def console_path(settings: Settings) -> Path | None:

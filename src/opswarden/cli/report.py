@@ -15,7 +15,6 @@ from opswarden.cli.common import console, err_console, fail, get_app, parse_when
 from opswarden.errors import NotFoundError, QueryError
 
 if TYPE_CHECKING:
-    from opswarden.app import Application
     from opswarden.reports.model import Report
 
 report_app = typer.Typer(
@@ -57,7 +56,8 @@ def digest(
     section: SectionOption = None,
     items: Annotated[int, typer.Option(min=1, help="unacknowledged events listed (all are counted)")] = 100,
     send: Annotated[
-        bool, typer.Option("--send", help="also append the digest (Markdown) to the console channel's sink")
+        bool,
+        typer.Option("--send", help="also send the digest to OPSWARDEN_DIGEST_TO (default: the console)"),
     ] = False,
 ) -> None:
     """What happened in the window: counts, new vs updated, noise, unanswered items, time to acknowledge."""
@@ -69,8 +69,12 @@ def digest(
     report = _build(lambda: run.digest(app, start, items=items))
     emit(report, fmt, output=output, charts=charts, section=section)
     if send:
-        where = send_to_console(app, report)
-        err_console.print(f"digest appended to {where}", highlight=False)
+        from opswarden.reports.formats import to_markdown
+
+        targets, notes = app.supervisor.send_digest(report.title, to_markdown(report))
+        for note in notes:
+            err_console.print(f"note: {note}", highlight=False, markup=False)
+        err_console.print(f"digest sent to {', '.join(targets)}", highlight=False, markup=False)
 
 
 @report_app.command("deadlines")
@@ -178,21 +182,3 @@ def _csv(report: Report, output: Path | None, section: str | None) -> None:
     if section not in names:
         fail(f"no section {section!r} in this report ({', '.join(names)})", code=2)
     sys.stdout.write(section_csv(report.section(section)))
-
-
-def send_to_console(app: Application, report: Report) -> str:
-    """Append the report's Markdown to the console channel's sink, framed as the console channel frames
-    its messages. Not through the outbox: an outbox message is about one event (docs/reports.md#send)."""
-    from opswarden.notify.channels.console import RULE
-    from opswarden.reports.formats import to_markdown
-    from opswarden.supervisor import console_path
-
-    text = f"{RULE}\n{report.kind} · {report.title}\n{to_markdown(report)}\n"
-    path = console_path(app.settings)
-    if path is None:
-        sys.stdout.write(text)
-        return "stdout"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as sink:
-        sink.write(text)
-    return str(path)

@@ -28,6 +28,7 @@ class Kind(StrEnum):
     ANSWER = "answer"  # someone acknowledged / approved / rejected: in the thread, card updated
     RESOLVED = "resolved"  # upstream closed it
     REOPENED = "reopened"  # upstream opened it again after it was resolved
+    DIGEST = "digest"  # a report (not about one event): title and Markdown (notify/render/digest.py)
 
 
 class Answer(BaseModel):
@@ -145,5 +146,27 @@ def message_for(
         changes=changes,
         reminder_days=reminder_days,
         answer=answer,
+        at=at,
+    )
+
+
+DIGEST_EVENT = "digest"  # the outbox's event id for digests: they are about no one event
+
+
+def digest_message(title: str, markdown: str, at: datetime) -> Message:
+    """A report as a message: the title, and the Markdown as its description."""
+    return Message(
+        kind=Kind.DIGEST,
+        event_id=DIGEST_EVENT,
+        key=f"digest:{at.isoformat()}",
+        source="opswarden",
+        type_code="DIGEST",
+        category="other",
+        title=title,
+        description=markdown,
+        severity=Severity.INFORMATIONAL,
+        original_severity=Severity.INFORMATIONAL,
+        status="open",
+        lifecycle="notified",
         at=at,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from opswarden.errors import DeliveryError, DeliveryReason
 from opswarden.notify.base import Delivered, Outgoing
+from opswarden.notify.message import Kind
 from opswarden.notify.render.text import render_text
 
 RULE = "─" * 78
@@ -21,7 +22,9 @@ class ConsoleNotifier:
         self._lock = threading.Lock()
 
     def send(self, out: Outgoing) -> Delivered:
-        text = f"{RULE}\n{out.message.kind.value} · {out.message.event_id}\n{render_text(out.message, out.links)}\n"
+        msg = out.message
+        about = msg.title if msg.kind is Kind.DIGEST else msg.event_id
+        text = f"{RULE}\n{msg.kind.value} · {about}\n{render_text(msg, out.links)}\n"
         with self._lock:
             if self.path is None:
                 sys.stdout.write(text)

@@ -57,6 +57,10 @@ def email_subject(msg: Message) -> str:
 
 def render_email(msg: Message, links: ActionLinks | None) -> tuple[str, str, str]:
     """``(subject, text, html)`` for ``msg``."""
+    if msg.kind == Kind.DIGEST:
+        from opswarden.notify.render.digest import digest_email
+
+        return digest_email(msg)
     html = _environment().get_template(TEMPLATE).render(**_context(msg, links))
     return email_subject(msg), render_text(msg, links), html
 

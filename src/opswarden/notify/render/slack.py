@@ -87,6 +87,10 @@ def render_slack(msg: Message, *, buttons: bool = True) -> dict[str, Any]:
     (acknowledge; approve and reject when the decision requires approval) when ``buttons`` and the
     message is actionable.
     """
+    if msg.kind == Kind.DIGEST:
+        from opswarden.notify.render.digest import digest_slack
+
+        return digest_slack(msg)
     if msg.kind == Kind.CARD:
         text = c.header(msg)
         blocks = _card_blocks(msg)

@@ -34,6 +34,10 @@ def _text(text: str, **props: Any) -> dict[str, Any]:
 
 def render_teams(msg: Message, links: ActionLinks | None) -> dict[str, Any]:
     """The webhook body: one Adaptive Card with the title, facts, description and OpenUrl actions."""
+    if msg.kind == Kind.DIGEST:
+        from opswarden.notify.render.digest import digest_teams
+
+        return digest_teams(msg)
     title_props: dict[str, Any] = {"weight": "Bolder", "size": "Medium"}
     if c.is_urgent(msg):
         title_props["color"] = "Attention"

@@ -15,6 +15,10 @@ def render_text(msg: Message, links: ActionLinks | None = None) -> str:
     Single-line fields are flattened (a title cannot forge further lines); the description keeps its
     own line breaks, indented under the facts.
     """
+    if msg.kind == Kind.DIGEST:
+        from opswarden.notify.render.digest import digest_text
+
+        return digest_text(msg)
     lines = [c.header(msg)]
     if msg.kind != Kind.CARD:
         lines.append(c.thread_headline(msg))
