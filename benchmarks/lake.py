@@ -127,7 +127,10 @@ def build_lake(lake: Lake, count: int) -> None:
     seq = 0
     for start in range(0, count, per_file):
         n = min(per_file, count - start)
-        ids = pa.array([f"ev-{(start + k) // 2:016x}" for k in range(n)])
+        # Row k is version k % 2 of event k // 2; one row in a thousand re-archives the version two
+        # rows before it (a merged page), so that the views have superseded rows to drop.
+        owner = [(start + k - 2 if (start + k) % 1000 == 999 else start + k) for k in range(n)]
+        ids = pa.array([f"ev-{o // 2:016x}" for o in owner])
         received = [T0 + timedelta(days=(start + k) % 28, seconds=k) for k in range(n)]
         columns: dict[str, Any] = {
             name: pa.nulls(n, field.type)
@@ -136,7 +139,7 @@ def build_lake(lake: Lake, count: int) -> None:
         columns |= {
             "lake_seq": pa.array(range(seq, seq + n), pa.int64()),
             "event_id": ids,
-            "version_key": pa.array([str(k % 2) for k in range(n)]),
+            "version_key": pa.array([str(o % 2) for o in owner]),
             "content_hash": pa.array([str(k) for k in range(n)]),
             "type_code": pa.array([f"BENCH_TYPE_{k % 37}" for k in range(n)]),
             "category": pa.array([CATEGORIES[k % 6] for k in range(n)]),
@@ -147,7 +150,6 @@ def build_lake(lake: Lake, count: int) -> None:
             "accounts": pa.array([[ACCOUNTS[k % 200]] for k in range(n)], pa.list_(pa.string())),
             "received_at": pa.array(received, EVENT_VERSIONS.field("received_at").type),
             "updated_at": pa.array(received, EVENT_VERSIONS.field("updated_at").type),
-            # one row in a thousand re-archives a version (a merged page): the views must drop the old one
             "supersedes": pa.array([k % 1000 == 999 for k in range(n)]),
             "key_hash": pa.array(
                 [key_hash(e, str(k % 2)) for k, e in enumerate(ids.to_pylist())], pa.int64()

@@ -15,7 +15,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -95,19 +95,28 @@ class Archiver:
         return tables
 
     def _write_partitions(self, table: str, data: pa.Table) -> int:
-        """One file per partition of ``data``; the number of files."""
+        """One file per partition of ``data``; the number of files. Rows arrive sorted by partition,
+        so each partition is a slice (zero-copy); unsorted input is sorted first."""
         names = TABLES[table].partitions
-        groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
-        for index, values in enumerate(zip(*(data.column(n).to_pylist() for n in names), strict=True)):
-            groups[values].append(index)
+        keys = list(zip(*(data.column(n).to_pylist() for n in names), strict=True))
+        if keys != sorted(keys):
+            data = data.sort_by([(n, "ascending") for n in names])
+            keys = sorted(keys)
         stored = data.drop_columns(list(names))
-        for values, indices in groups.items():
-            self._write(table, dict(zip(names, values, strict=True)), stored.take(indices))
-        return len(groups)
+        start = 0
+        files = 0
+        for index in range(1, len(keys) + 1):
+            if index == len(keys) or keys[index] != keys[start]:
+                self._write(
+                    table, dict(zip(names, keys[start], strict=True)), stored.slice(start, index - start)
+                )
+                files += 1
+                start = index
+        return files
 
     def _write(self, table: str, values: dict[str, str], data: pa.Table) -> None:
-        data = data.sort_by("lake_seq")
-        first, last = data["lake_seq"][0].as_py(), data["lake_seq"][-1].as_py()
+        bounds = pc.min_max(data["lake_seq"]).as_py()
+        first, last = bounds["min"], bounds["max"]
         folder = self.lake.path(partition_path(table, values))
         name = f"part-{first:012d}-{last:012d}-{uuid.uuid4().hex[:8]}.parquet"
         self.lake.fs.create_dir(folder, recursive=True)
@@ -131,10 +140,10 @@ def _take(conn: sa.Connection, limit: int) -> list[tuple[int, str, int]]:
     return [(int(s), str(k), int(r)) for s, k, r in conn.execute(query)]
 
 
-def _chunks(refs: dict[int, int]) -> Iterable[list[int]]:
+def _chunks(refs: dict[int, int], size: int = _IN) -> Iterable[list[int]]:
     ids = sorted(refs)
-    for start in range(0, len(ids), _IN):
-        yield ids[start : start + _IN]
+    for start in range(0, len(ids), size):
+        yield ids[start : start + size]
 
 
 _FIELDS = (
@@ -155,21 +164,28 @@ _SELECT = (
     "SELECT v.id, v.event_id, e.key, e.source, v.version_key, v.content_hash, v.updated_at, v.received_at, "
     "{changes}, v.origin, v.raw_sha256, {data}, r.body "
     "FROM event_versions v JOIN events e ON e.id = v.event_id LEFT JOIN raw_payloads r ON r.sha256 = v.raw_sha256 "
-    "WHERE v.id IN ({marks})"
+    "WHERE {where}"
 )
+_RANGE = 5000  # ids per range query (a range, or an IN list where ids are sparse)
 
 
 def _versions(conn: sa.Connection, refs: dict[int, int], revised: set[int]) -> pa.Table:
-    """Versions as Arrow columns: the database extracts the event's fields from its JSON, rows are
-    read at the driver level and transposed in one go (the archive's hot path)."""
+    """Versions as Arrow columns, sorted by partition (the writer then slices, never copies): rows
+    read at the driver level, by id ranges where the queue's ids are dense, transposed in one go;
+    the event JSON parsed by Arrow (the archive's hot path)."""
     sqlite = conn.dialect.name == "sqlite"
     mark, as_text = ("?", "v.{}") if sqlite else ("%s", "v.{}::text")
     rows: list[tuple[Any, ...]] = []
-    for ids in _chunks(refs):
-        sql = _SELECT.format(
-            changes=as_text.format("changes"), data=as_text.format("data"), marks=", ".join([mark] * len(ids))
-        )
-        rows += conn.exec_driver_sql(sql, tuple(ids)).fetchall()
+    params: tuple[int, ...]
+    for ids in _chunks(refs, _RANGE):
+        low, high = ids[0], ids[-1]
+        if high - low + 1 <= 2 * len(ids):  # dense: one range scan, then keep the queued ids
+            where, params = f"v.id BETWEEN {mark} AND {mark}", (low, high)
+        else:
+            where, params = f"v.id IN ({', '.join([mark] * len(ids))})", tuple(ids)
+        sql = _SELECT.format(changes=as_text.format("changes"), data=as_text.format("data"), where=where)
+        rows += [row for row in conn.exec_driver_sql(sql, params).fetchall() if row[0] in refs]
+    rows.sort(key=lambda row: (row[3], _day_of(row[7])))  # by partition: source, day received
     if not rows:
         return _table([], EVENT_VERSIONS)
     ref, event_id, key, source, vk, digest, updated, received, changes, origin, sha, data, body = zip(
@@ -240,25 +256,17 @@ def _ids(resources: pa.ChunkedArray) -> pa.Array:
     """list<struct<id>> → list<string>: the resource ids of each version."""
     combined = resources.combine_chunks()
     ids = pc.struct_field(combined.flatten(), "id")
-    return (
-        pa.ListArray.from_arrays(combined.offsets, ids, mask=combined.is_null()).fill_null([])
-        if False
-        else pa.ListArray.from_arrays(combined.offsets, ids)
-    )
+    return pa.ListArray.from_arrays(combined.offsets, ids)  # a version without resources: []
 
 
 def _times(values: Any) -> pa.Array:
-    """Times as the driver gives them — ISO text with a Z or naive UTC (SQLite, JSON), or aware
-    datetimes (PostgreSQL) — as timestamp[us, UTC]."""
-    if isinstance(values, pa.ChunkedArray):
-        values = values.to_pylist()
-    texts = [
-        None
-        if v is None
-        else (v.removesuffix("Z").replace("T", " ") if isinstance(v, str) else _text_time(v))
-        for v in values
-    ]
-    return pa.array(texts, pa.string()).cast(pa.timestamp("us")).cast(TS)
+    """Times as timestamp[us, UTC], from what the driver or the JSON gives: ISO text with a Z (the
+    event's JSON), naive UTC text (SQLite), or aware datetimes (PostgreSQL). Arrow parses the text."""
+    if isinstance(values, pa.ChunkedArray):  # from the JSON: "2026-11-26T09:15:00Z"
+        return values.cast(TS)
+    if any(isinstance(v, datetime) for v in values):
+        return pa.array(values, TS)
+    return pa.array(values, pa.string()).cast(pa.timestamp("us")).cast(TS)
 
 
 def _day_of(received: Any) -> str:
