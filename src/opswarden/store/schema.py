@@ -15,6 +15,7 @@
 * ``outbox``: every message to send, its attempts and result (docs/notifications.md#the-outbox).
 * ``threads``: where each event's conversation lives per channel and target (Slack channel + ts …).
 * ``used_tokens``: single-use keys already spent (approval link nonces, Slack retry ids).
+* ``tickets``, ``ticket_comments``: the built-in ticket tracker (docs/tickets.md).
 * ``lake_queue``: rows the event lake has not archived yet. Database triggers fill it in the same
   transaction as the row itself (a new or changed version, a decision, an audit row), so no writer
   can forget it and a crash loses nothing (docs/lake.md#the-archive).
@@ -227,4 +228,33 @@ lake_queue = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False, doc="version | revision | decision | audit"),
     sa.Column("ref_id", sa.Integer, nullable=False, doc="event_versions.id, decisions.id or audit_log.id"),
     sqlite_autoincrement=True,  # sequence numbers are never reused, even after the queue empties
+)
+
+tickets = sa.Table(
+    "tickets",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("correlation", sa.String(200), nullable=False, unique=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column("team", sa.String(128), nullable=False),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("priority", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, doc="open | in_progress | closed"),
+    sa.Column("assignee", sa.String(256)),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("closed_at", UTCDateTime),
+    sa.Index("ix_tickets_event", "event_id"),
+    sqlite_autoincrement=True,
+)
+
+ticket_comments = sa.Table(
+    "ticket_comments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("ticket_id", sa.Integer, sa.ForeignKey("tickets.id"), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("author", sa.String(256), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
 )

@@ -1,0 +1,1 @@
+"""Tickets: one ``Ticketer`` protocol (tickets/base.py), one module per backend (docs/tickets.md)."""
