@@ -12,7 +12,7 @@ import os
 import re
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
@@ -21,6 +21,9 @@ from opswarden.errors import ConfigurationError
 from opswarden.sources.eventbridge import FingerprintRule
 
 _SECRET_FIELDS = (
+    "jira_api_token",
+    "servicenow_password",
+    "github_token",
     "api_key",
     "hmac_secret",
     "link_secret",
@@ -124,6 +127,36 @@ class Settings(BaseSettings):
     process_interval_seconds: float = Field(
         default=15, gt=0, description="How often `serve` runs triage, reminders and delivery when idle."
     )
+
+    # -- tickets (docs/tickets.md) ------------------------------------------------------------------
+    tickets_backend: Literal["builtin", "jira", "servicenow", "github"] = Field(
+        default="builtin", description="Where tickets are opened: builtin (the store), jira, servicenow, github."
+    )
+    ticket_on_resolved: Literal["close", "comment"] = Field(
+        default="close", description="When the event closes upstream: close its tickets, or only comment."
+    )
+    ticket_on_manual_close: Literal["reopen", "comment"] = Field(
+        default="comment",
+        description="When someone closes a ticket while its event is still open: reopen it, or comment.",
+    )
+    ticket_fields: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description='Per-team ticket fields, JSON: {"inf01": {"assignment_group": "Network Ops"}}.',
+    )
+    jira_url: str | None = Field(default=None, description="https://your-site.atlassian.net")
+    jira_email: str | None = None
+    jira_api_token: SecretStr | None = None
+    jira_project: str | None = Field(default=None, description="Project key, e.g. OPS.")
+    jira_issue_type: str = "Task"
+    jira_done_transition: str = Field(default="Done", description="Transition name that closes an issue.")
+    jira_reopen_transition: str = Field(default="To Do", description="Transition name that reopens one.")
+    servicenow_url: str | None = Field(default=None, description="https://your-instance.service-now.com")
+    servicenow_username: str | None = None
+    servicenow_password: SecretStr | None = None
+    servicenow_table: str = "incident"
+    github_api_url: str = "https://api.github.com"
+    github_repo: str | None = Field(default=None, description="owner/name of the repository for issues.")
+    github_token: SecretStr | None = None
 
     # -- the event lake (docs/lake.md) -----------------------------------------------------------
     lake_uri: str | None = Field(
