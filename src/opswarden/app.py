@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from opswarden.act.answers import Action, Answered
 from opswarden.core.clock import Clock, SystemClock
 from opswarden.ingest.pipeline import Ingestor, IngestSummary
@@ -18,9 +20,10 @@ from opswarden.settings import Settings
 from opswarden.store import outbox
 from opswarden.store import triage as triage_store
 from opswarden.store.reader import DeadLetter, EventFilter, StoredEvent, StoredVersion
+from opswarden.store.schema import threads
 from opswarden.store.sql import SqlStore
 from opswarden.supervisor import ProcessSummary, Supervisor
-from opswarden.views import audit_view, event_detail, event_summary, outbox_view
+from opswarden.views import audit_view, event_detail, event_summary, outbox_view, ticket_view
 
 if TYPE_CHECKING:
     from opswarden.lake.archive import ArchiveSummary
@@ -116,7 +119,17 @@ class Application:
         data["decision"] = decision
         data["history"] = [audit_view(a) for a in self.store.audit_entries(stored.id)]
         data["messages"] = [outbox_view(r) for r in reversed(messages)]
+        data["tickets"] = self.tickets(event_id=stored.id)
         return data
+
+    def tickets(self, *, event_id: str | None = None) -> list[dict[str, Any]]:
+        """The tickets opened for events (all backends), with their last synced status."""
+        query = sa.select(threads).where(threads.c.channel == "tickets").order_by(threads.c.created_at)
+        if event_id is not None:
+            query = query.where(threads.c.event_id == event_id)
+        with self.store.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [ticket_view(r.event_id, r.target, dict(r.ref), r.created_at) for r in rows]
 
     def events_json(self, flt: EventFilter) -> list[dict[str, Any]]:
         return [event_summary(e) for e in self.list_events(flt)]

@@ -130,7 +130,8 @@ class Settings(BaseSettings):
 
     # -- tickets (docs/tickets.md) ------------------------------------------------------------------
     tickets_backend: Literal["builtin", "jira", "servicenow", "github"] = Field(
-        default="builtin", description="Where tickets are opened: builtin (the store), jira, servicenow, github."
+        default="builtin",
+        description="Where tickets are opened: builtin (the store), jira, servicenow, github.",
     )
     ticket_on_resolved: Literal["close", "comment"] = Field(
         default="close", description="When the event closes upstream: close its tickets, or only comment."
@@ -142,6 +143,9 @@ class Settings(BaseSettings):
     ticket_fields: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description='Per-team ticket fields, JSON: {"inf01": {"assignment_group": "Network Ops"}}.',
+    )
+    ticket_sync_minutes: float = Field(
+        default=10, gt=0, description="How often processing pulls the status of open tickets back."
     )
     jira_url: str | None = Field(default=None, description="https://your-site.atlassian.net")
     jira_email: str | None = None

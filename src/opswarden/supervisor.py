@@ -23,6 +23,7 @@ from opswarden.notify.base import Notifier
 from opswarden.notify.channels.console import ConsoleNotifier
 from opswarden.notify.channels.email import EmailNotifier
 from opswarden.notify.channels.teams import TeamsNotifier
+from opswarden.notify.channels.tickets import TicketNotifier
 from opswarden.notify.channels.webhook import WebhookNotifier
 from opswarden.notify.dispatch import Dispatcher, DispatchSummary
 from opswarden.notify.message import DIGEST_EVENT, Kind, Message, digest_message
@@ -31,10 +32,14 @@ from opswarden.policy import Org, Policy, load_org, load_policy
 from opswarden.policy.org import EMPTY_ORG
 from opswarden.settings import Settings
 from opswarden.store import outbox
+from opswarden.store import triage as triage_store
 from opswarden.store.sql import SqlStore
+from opswarden.tickets.registry import build_ticketer
+from opswarden.tickets.sync import SyncSummary, TicketSync
+from opswarden.triage import messages
 from opswarden.triage.reminders import Reminders
 from opswarden.triage.stage import TriageStage, TriageSummary
-from opswarden.triage.targets import CONSOLE, Reach, Target
+from opswarden.triage.targets import CONSOLE, TICKETS, Reach, Target
 
 if TYPE_CHECKING:
     from opswarden.lake.archive import Archiver
@@ -85,6 +90,14 @@ class Supervisor:
         self.policy, self.org, policy_text = load_rules(settings)
         self.http = httpx.Client(timeout=settings.notify_timeout_seconds)
         self.channels = build_channels(settings, self.http, clock)
+        self.ticketer = build_ticketer(settings, store.engine, clock, self.http)
+        self.channels[TICKETS] = TicketNotifier(
+            self.ticketer,
+            self.org,
+            fields=settings.ticket_fields,
+            on_resolved=settings.ticket_on_resolved,
+            public_url=settings.public_url,
+        )
         reach = Reach(
             configured=frozenset(self.channels),
             slack_default=settings.slack_default_channel,
@@ -97,6 +110,7 @@ class Supervisor:
         self.triage = TriageStage(store.engine, self.policy, self.org, reach, clock, policy_text)
         self.reminders = Reminders(store.engine, self.org, clock)
         self._expired_at: datetime | None = None
+        self._synced_at: datetime | None = None
         self.dispatcher = Dispatcher(
             store.engine,
             self.channels,
@@ -113,12 +127,21 @@ class Supervisor:
         triaged = self.triage.run()
         reminded = self.reminders.run()
         sent = self.dispatcher.run() if deliver else DispatchSummary()
+        self._sync_now()
         archiver = self.archiver()
         archived = None
         if archiver is not None:
             archived = archiver.run().to_dict()
             self._expire(archiver)
         return ProcessSummary(triaged, reminded, sent, archived)
+
+    def _sync_now(self) -> None:
+        """Ticket reconciliation while processing, every OPSWARDEN_TICKET_SYNC_MINUTES."""
+        now = self.clock.now()
+        every = timedelta(minutes=self.settings.ticket_sync_minutes)
+        if self._synced_at is None or now - self._synced_at >= every:
+            self.sync_tickets()
+            self._synced_at = now
 
     def _expire(self, archiver: Archiver) -> None:
         """Retention, when configured: at most once an hour (listing a big S3 lake is not free)."""
@@ -185,6 +208,40 @@ class Supervisor:
             outbox.add(conn, rows, now)
         self.dispatcher.run()
         return [f"{t.channel} {t.address}" for t in targets], notes
+
+    def open_ticket(self, event_id: str, team: str) -> None:
+        """Queue a ticket for ``team`` on an event (``tickets create``) and deliver: one per event and
+        team, ever (the same key as the policy's), so asking twice opens one."""
+        with self.store.engine.begin() as conn:
+            [subject] = triage_store.load_subjects(conn, [event_id])
+            msg = messages.build(
+                subject.event,
+                subject.decision,
+                self.org,
+                kind=Kind.CARD,
+                lifecycle=subject.lifecycle,
+                now=self.clock.now(),
+            )
+            outbox.add(
+                conn,
+                [
+                    {
+                        "dedupe_key": outbox.dedupe_key(event_id, "card", TICKETS, team),
+                        "event_id": event_id,
+                        "channel": TICKETS,
+                        "target": team,
+                        "kind": Kind.CARD.value,
+                        "payload": msg.model_dump(mode="json"),
+                    }
+                ],
+                self.clock.now(),
+            )
+        self.dispatcher.run()
+
+    def sync_tickets(self) -> SyncSummary:
+        return TicketSync(
+            self.store.engine, self.ticketer, self.clock, self.settings.ticket_on_manual_close
+        ).run()
 
     def links(self, message: Message, recipient: str) -> ActionLinks | None:
         """Signed answer links for one recipient (only with OPSWARDEN_PUBLIC_URL set)."""

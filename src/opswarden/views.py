@@ -99,3 +99,19 @@ def _host(url: str) -> str:
     from urllib.parse import urlsplit
 
     return urlsplit(url).hostname or "(webhook)"
+
+
+def ticket_view(event_id: str, team: str, ref: dict[str, Any], created_at: Any) -> dict[str, Any]:
+    """A ticket opened for an event, as last synced (status null until the first sync)."""
+    return {
+        "event_id": event_id,
+        "team": team,
+        "backend": ref.get("backend"),
+        "key": ref.get("key"),
+        "url": ref.get("url"),
+        "status": ref.get("status", "open"),
+        "raw_status": ref.get("raw_status"),
+        "assignee": ref.get("assignee"),
+        "opened_at": format_time(created_at),
+        "synced_at": ref.get("synced_at"),
+    }

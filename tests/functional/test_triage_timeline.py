@@ -120,7 +120,8 @@ def test_an_accepted_event_is_routed_then_notified_with_a_card_on_the_console(
     assert detail["decision"]["reminders"] == [30, 7, 1]
     # Slack is the policy's channel but is not configured here: the console gets it, and says why.
     assert detail["decision"]["delivery_notes"] == ["slack is not configured: sent to the console instead"]
-    assert sent(app, ref) == [("card", "console", "sent")]
+    # The lifecycle route says open_ticket: the built-in tracker gets one for the owner team.
+    assert sent(app, ref) == [("card", "console", "sent"), ("card", "tickets", "sent")]
     assert transitions(app, ref) == [
         ("new", "routed", "opswarden", "policy"),
         ("routed", "notified", "opswarden", "console"),
@@ -142,7 +143,12 @@ def test_an_update_is_told_once_with_what_changed_and_a_redelivery_tells_nothing
     app.process()
     ref = eks_id(app)
 
-    assert sent(app, ref) == [("card", "console", "sent"), ("update", "console", "sent")]
+    assert sent(app, ref) == [
+        ("card", "console", "sent"),
+        ("card", "tickets", "sent"),
+        ("update", "console", "sent"),
+        ("update", "tickets", "sent"),  # a comment on the ticket
+    ]
     log = (tmp_path / "data" / "notifications.log").read_text()
     update = log[log.index("update · " + ref) :]
     assert "ledger-prod" in update  # the cluster the update added
@@ -176,10 +182,10 @@ def test_acknowledge_is_recorded_with_who_and_when_and_told_in_the_thread(
     app.process()
     ref = eks_id(app)
 
-    assert (done.old.value, done.new.value, done.threads) == ("notified", "acknowledged", 1)
+    assert (done.old.value, done.new.value, done.threads) == ("notified", "acknowledged", 2)  # card, ticket
     assert transitions(app, ref)[-1] == ("notified", "acknowledged", "alice", "cli")
     assert event(app, ref)["history"][-1]["at"] == "2026-11-26T14:00:00Z"
-    assert sent(app, ref)[-1] == ("answer", "console", "sent")
+    assert sent(app, ref)[-2:] == [("answer", "console", "sent"), ("answer", "tickets", "sent")]
     with pytest.raises(LifecycleError, match="already acknowledged by alice at 2026-11-26 14:00"):
         app.answer(EKS_KEY, Action.ACKNOWLEDGE, actor="bob", channel="cli")
     refused = [h for h in event(app, ref)["history"] if h["action"] == "refused"]
@@ -242,7 +248,11 @@ def reminders(app: Application) -> list[int]:
     """The offsets of the reminders sent, oldest first."""
     with app.store.engine.connect() as conn:
         rows = outbox.rows(conn, limit=1000)
-    return [r.payload["reminder_days"] for r in reversed(rows) if r.kind == "reminder" and r.status == "sent"]
+    return [
+        r.payload["reminder_days"]
+        for r in reversed(rows)
+        if r.kind == "reminder" and r.status == "sent" and r.channel == "console"
+    ]
 
 
 def test_reminders_fall_due_at_their_offsets_and_each_is_sent_once(

@@ -22,6 +22,7 @@ from opswarden.policy import Org
 from opswarden.store import outbox
 from opswarden.store import triage as work
 from opswarden.triage import messages
+from opswarden.triage.targets import TICKETS
 
 
 class Action(StrEnum):
@@ -149,6 +150,21 @@ def _answer(
                 "payload": msg.model_dump(mode="json"),
             }
         )
+    if action is Action.APPROVE and decision.get("open_ticket"):
+        # The policy asked for a ticket once approved: one per owner team (the same key as triage's,
+        # so an approval repeated after a crash, or a later decision, never opens a second).
+        ticket = messages.build(subject.event, decision, org, kind=Kind.CARD, lifecycle=target.value, now=now)
+        rows += [
+            {
+                "dedupe_key": outbox.dedupe_key(event_id, "card", TICKETS, team),
+                "event_id": event_id,
+                "channel": TICKETS,
+                "target": team,
+                "kind": Kind.CARD.value,
+                "payload": ticket.model_dump(mode="json"),
+            }
+            for team in decision.get("teams", ())
+        ]
     outbox.add(conn, rows, now)
     return Answered(event_id, action, actor, state, target, now, len(rows))
 

@@ -17,6 +17,7 @@ from opswarden.cli.notify import answer_command, notify_app, process_line
 from opswarden.cli.org import org_app
 from opswarden.cli.policy import policy_app
 from opswarden.cli.report import report_app
+from opswarden.cli.tickets import tickets_app
 from opswarden.errors import ConfigurationError, OpswardenError
 from opswarden.settings import load_settings
 
@@ -31,6 +32,7 @@ app.add_typer(deadletters_app, name="deadletters")
 app.add_typer(policy_app, name="policy")
 app.add_typer(org_app, name="org")
 app.add_typer(notify_app, name="notify")
+app.add_typer(tickets_app, name="tickets")
 app.add_typer(lake_app, name="lake")
 app.command("query")(query_command)
 app.add_typer(backfill_app, name="backfill")

@@ -158,16 +158,32 @@ class Dispatcher:
             if delivered.thread is not None:
                 outbox.save_thread(conn, row.event_id, row.channel, row.target, delivered.thread, now)
             state = conn.execute(sa.select(events.c.lifecycle).where(events.c.id == row.event_id)).scalar()
-            if state == Lifecycle.ROUTED.value:  # the first delivery about it (threads may race: one wins)
-                work.transition_if(
+            if state is None:  # a digest: about no event
+                return
+            moved = None
+            if row.channel == "tickets" and row.kind == "card":
+                key = _ticket_key(delivered)
+                work.audit(
                     conn,
-                    row.event_id,
-                    state,
-                    Lifecycle.NOTIFIED.value,
                     at=now,
                     actor="opswarden",
+                    action="ticket_opened",
                     channel=row.channel,
-                    why=f"{row.kind} delivered to {_shown(row.channel, row.target)}",
+                    event_id=row.event_id,
+                    detail={"team": row.target, **(delivered.ref or {})},
+                )
+                # Work taken on (acknowledged, approved) is now tracked in the ticket; an event nobody
+                # has answered yet keeps waiting for its answer (and its reminders).
+                if state in (Lifecycle.ACKNOWLEDGED.value, Lifecycle.APPROVED.value):
+                    moved, why = Lifecycle.TICKETED.value, f"ticket {key} opened for {row.target}"
+            if moved is None and state == Lifecycle.ROUTED.value:  # the first delivery (threads may race)
+                moved, why = (
+                    Lifecycle.NOTIFIED.value,
+                    f"{row.kind} delivered to {_shown(row.channel, row.target)}",
+                )
+            if moved is not None:
+                work.transition_if(
+                    conn, row.event_id, state, moved, at=now, actor="opswarden", channel=row.channel, why=why
                 )
 
     def _failed(self, row: Row, exc: DeliveryError, summary: DispatchSummary) -> None:
@@ -225,6 +241,10 @@ class Dispatcher:
                     detail={"outbox_id": row.id, "kind": row.kind},
                 )
             summary.uncertain += 1
+
+
+def _ticket_key(delivered: Delivered) -> str:
+    return str((delivered.ref or {}).get("key", "?"))
 
 
 def recipient(row: Row) -> str:

@@ -15,6 +15,7 @@ from opswarden.policy.model import Channel
 from opswarden.policy.org import Org, Team
 
 CONSOLE = "console"
+TICKETS = "tickets"  # a ticket per owner team: its "thread" is the ticket (notify/channels/tickets.py)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -49,6 +50,13 @@ def resolve(decision: Decision, org: Org, reach: Reach) -> tuple[list[Target], l
             targets.append(Target(name, reach.webhook_url or ""))
         else:
             targets += _team_targets(channel, decision.teams, teams, reach, notes)
+    if decision.open_ticket and decision.notify and TICKETS in reach.configured:
+        if decision.require_approval:
+            notes.append("open_ticket waits for the approval: the ticket is opened when someone approves")
+        elif not decision.teams:
+            notes.append("open_ticket without an owner team: no ticket")
+        else:
+            targets += [Target(TICKETS, team) for team in decision.teams]
     unique = list(dict.fromkeys(targets))
     return unique, notes
 
