@@ -41,6 +41,15 @@ ow reject "$RDS" --by mallory@example.com || echo "(refused: an approved event c
 ow events show "$EKS" | sed -n '/^decision/,$p'
 ow notify outbox --limit 12
 
+echo; echo "# tickets: the policy opened one per owner team in the built-in tracker (Jira, ServiceNow and"
+echo "# GitHub Issues work the same way); the AWS update was commented on the EKS ticket"
+ow tickets list
+TICKET=$(.venv/bin/opswarden tickets list --format json |
+  .venv/bin/python -c "import json, sys; print(next(t['key'] for t in json.load(sys.stdin) if t['event_id'] == '$EKS'))")
+ow tickets update "$TICKET" --status in_progress --assignee alice@example.com --comment "upgrading to 1.31 in week 50" --by alice@example.com
+ow tickets show "$TICKET"
+ow events show "$EKS" | grep '^ticket' 
+
 echo; echo "# 5. at-least-once delivery: the same events again change nothing and tell nobody"
 ow ingest examples/events
 echo; echo "# the policy dry run for any event, with nothing stored or sent:"

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from opswarden.cli.common import Format, console, fail, get_app, parse_when, print_json
-from opswarden.cli.render import decision_text, event_panel, history_table, versions_table
+from opswarden.cli.render import decision_text, event_panel, history_table, tickets_line, versions_table
 from opswarden.core.timeparse import format_time
 from opswarden.errors import NotFoundError
 from opswarden.store.reader import EventFilter
@@ -113,6 +113,8 @@ def show_event(
     console.print(versions_table(data["versions"]))
     if data.get("decision"):
         console.print(decision_text(data["decision"]), highlight=False)
+    if data.get("tickets"):
+        console.print(tickets_line(data["tickets"]), highlight=False)
     if data.get("history"):
         console.print(history_table(data["history"]))
 

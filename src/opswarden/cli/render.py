@@ -121,3 +121,17 @@ def history_table(history: list[dict[str, Any]]) -> Table:
             what = f"{entry['action']}: {detail.get('why') or detail.get('error') or ''}"
         table.add_row((entry["at"] or "")[:19], entry["actor"], entry["channel"], what)
     return table
+
+
+def tickets_line(tickets: list[dict[str, Any]]) -> Text:
+    """``tickets OW-3 (builtin, sec01) in_progress, assigned to ann``, one per line."""
+    text = Text()
+    for t in tickets:
+        text.append("ticket ", style="bold")
+        text.append(f"{t['key']} ({t['backend']}, team {t['team']}) {t['status']}")
+        if t.get("assignee"):
+            text.append(f", assigned to {t['assignee']}")
+        if t.get("url"):
+            text.append(f" {t['url']}")
+        text.append("\n")
+    return text

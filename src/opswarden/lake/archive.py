@@ -162,7 +162,7 @@ _FIELDS = (
 )
 _SELECT = (
     "SELECT v.id, v.event_id, e.key, e.source, v.version_key, v.content_hash, v.updated_at, v.received_at, "
-    "{changes}, v.origin, v.raw_sha256, {data}, r.body "
+    "{changes}, v.origin, v.raw_sha256, {data}, r.body, e.first_seen_at "
     "FROM event_versions v JOIN events e ON e.id = v.event_id LEFT JOIN raw_payloads r ON r.sha256 = v.raw_sha256 "
     "WHERE {where}"
 )
@@ -188,7 +188,7 @@ def _versions(conn: sa.Connection, refs: dict[int, int], revised: set[int]) -> p
     rows.sort(key=lambda row: (row[3], _day_of(row[7])))  # by partition: source, day received
     if not rows:
         return _table([], EVENT_VERSIONS)
-    ref, event_id, key, source, vk, digest, updated, received, changes, origin, sha, data, body = zip(
+    ref, event_id, key, source, vk, digest, updated, received, changes, origin, sha, data, body, first = zip(
         *rows, strict=True
     )
     events = _parse(data)
@@ -209,6 +209,7 @@ def _versions(conn: sa.Connection, refs: dict[int, int], revised: set[int]) -> p
         "updated_at": _times(updated),
         "deadline_at": _times(events.column("deadline_at")),
         "received_at": _times(received),
+        "first_seen_at": _times(first),
         "changes": changes,
         "origin": origin,
         "raw_sha256": sha,
@@ -228,7 +229,7 @@ def _versions(conn: sa.Connection, refs: dict[int, int], revised: set[int]) -> p
     )
 
 
-_TIMES = frozenset({"start_at", "end_at", "updated_at", "deadline_at", "received_at"})
+_TIMES = frozenset({"start_at", "end_at", "updated_at", "deadline_at", "received_at", "first_seen_at"})
 
 
 def _text_time(value: Any) -> str | None:

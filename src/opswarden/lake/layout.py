@@ -53,6 +53,7 @@ EVENT_VERSIONS = pa.schema(
         ("updated_at", TS),
         ("deadline_at", TS),
         ("received_at", TS),
+        ("first_seen_at", TS),  # when the event's first version was received (is it new in a window?)
         ("changes", pa.string()),  # JSON: what materially changed from the version before
         ("origin", pa.string()),
         ("raw_sha256", pa.string()),

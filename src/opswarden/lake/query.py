@@ -264,6 +264,19 @@ class LakeQuery:
     def close(self) -> None:
         self.con.close()
 
+    def materialize(self, name: str, select: str) -> int:
+        """For opswarden's own reports, not user SQL: keep a SELECT's rows as an in-memory temporary
+        table that later queries on this connection read (a part many queries share is computed
+        once). The sandbox stays as it is; the rows come only from the views. Returns the row count."""
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+            raise QueryError(f"bad temporary table name {name!r}")
+        check_select(select)
+        try:
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {select}")
+            return int(self.con.execute(f"SELECT count(*) FROM {name}").fetchone()[0])  # type: ignore[index]
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise QueryError(readable(exc)) from None
+
     def run(self, sql: str) -> QueryResult:
         """Run one SELECT: at most ``max_rows`` rows, within ``timeout_s`` seconds, or a QueryError."""
         check_select(sql)

@@ -28,20 +28,37 @@ TOP = 10  # reasons and routes of the noise shown
 ITEMS = 100  # unacknowledged events listed (most severe, then longest waiting, first); all are counted
 
 
+def digest_prepare(since: datetime, now: datetime) -> dict[str, str]:
+    """The part every count shares, computed once per digest (``LakeQuery.materialize``): the events
+    active in the window, each at its latest version in the window, whether it is new, and its latest
+    decision's severity and teams. Partition pruning on ``dt`` keeps the scan to the window's days;
+    "new" comes from each row's ``first_seen_at`` (when the event's first version arrived), so older
+    days are never read."""
+    window = f"v.received_at > {ts(since)} AND v.received_at <= {ts(now)} AND {days(since, now, 'v.dt')}"
+    return {
+        "digest_active": (
+            "WITH active AS (SELECT v.event_id, v.source, v.category, v.service, v.severity, v.accounts, "
+            f"coalesce(v.first_seen_at > {ts(since)}, TRUE) AS is_new "
+            f"FROM event_versions v WHERE {window} "
+            "QUALIFY row_number() OVER (PARTITION BY v.event_id ORDER BY v.version_key DESC, v.lake_seq DESC) = 1), "
+            f"{LATEST_DECISION} "
+            "SELECT a.*, coalesce(l.severity, a.severity) AS decided_severity, l.teams AS teams_now "
+            "FROM active a "
+            "LEFT JOIN latest l ON l.event_id = a.event_id"
+        )
+    }
+
+
+def days(since: datetime, now: datetime, column: str = "dt") -> str:
+    """The ``dt`` partitions a window can touch (lets the scan skip every other day's files)."""
+    return f"{column} BETWEEN CAST({ts(since)} AS DATE) AND CAST({ts(now)} AS DATE)"
+
+
 def digest_queries(since: datetime, now: datetime, *, items: int = ITEMS) -> dict[str, str]:
     """One SELECT per part of the digest (``items``: how many unacknowledged events are listed)."""
-    window = f"received_at > {ts(since)} AND received_at <= {ts(now)}"
+    window = f"received_at > {ts(since)} AND received_at <= {ts(now)} AND {days(since, now)}"
     decided = f'"at" > {ts(since)} AND "at" <= {ts(now)}'
-    active = (
-        "WITH firsts AS (SELECT event_id, min(received_at) AS first_at FROM event_versions GROUP BY event_id), "
-        f"active AS (SELECT v.*, f.first_at > {ts(since)} AS is_new "
-        "FROM event_versions v JOIN firsts f ON f.event_id = v.event_id "
-        f"WHERE v.received_at > {ts(since)} AND v.received_at <= {ts(now)} "
-        "QUALIFY row_number() OVER (PARTITION BY v.event_id ORDER BY v.version_key DESC, v.lake_seq DESC) = 1), "
-        f"{LATEST_DECISION}, "
-        "judged AS (SELECT a.*, coalesce(l.severity, a.severity) AS decided_severity, l.teams AS teams_now "
-        "FROM active a LEFT JOIN latest l ON l.event_id = a.event_id) "
-    )
+    active = "WITH judged AS (SELECT * FROM digest_active) "
     noise = f"FROM decisions WHERE {decided} AND (suppressed OR data->>'silenced_by' IS NOT NULL)"
     answers = (
         "WITH marks AS (SELECT event_id, "
@@ -88,15 +105,19 @@ def digest_queries(since: datetime, now: datetime, *, items: int = ITEMS) -> dic
         f"GROUP BY route ORDER BY decisions DESC, route LIMIT {TOP}",
         "unacknowledged": f"WITH {LATEST_DECISION}, {LIFECYCLE}, "
         'waiting AS (SELECT event_id, max("at") AS since FROM transitions '
-        "WHERE action = 'transition' AND to_state = 'routed' GROUP BY event_id) "
-        "SELECT e.event_id, e.source, e.title, l.severity, l.teams, s.lifecycle, "
-        "coalesce(w.since, s.state_at) AS waiting_since, "
-        f"round(date_diff('second', coalesce(w.since, s.state_at), {ts(now)}) / 3600.0, 1) AS age_hours, "
-        "e.deadline_at, e.accounts, l.require_approval, count(*) OVER () AS waiting_total "
-        "FROM latest l JOIN state s ON s.event_id = l.event_id JOIN events e ON e.event_id = l.event_id "
-        "LEFT JOIN waiting w ON w.event_id = l.event_id "
-        f"WHERE l.notify AND s.lifecycle IN {in_list(AWAITING)} "
-        f"ORDER BY {severity_rank('l.severity')}, waiting_since, e.event_id LIMIT {int(items)}",
+        "WHERE action = 'transition' AND to_state = 'routed' GROUP BY event_id), "
+        "open AS (SELECT l.*, s.lifecycle, s.state_at FROM latest l JOIN state s ON s.event_id = l.event_id "
+        f"WHERE l.notify AND s.lifecycle IN {in_list(AWAITING)}), "
+        # the current version of just these events (not of every event in the lake)
+        "current AS (SELECT * FROM event_versions WHERE event_id IN (SELECT event_id FROM open) "
+        "QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY version_key DESC, lake_seq DESC) = 1) "
+        "SELECT e.event_id, e.source, e.title, o.severity, o.teams, o.lifecycle, "
+        "coalesce(w.since, o.state_at) AS waiting_since, "
+        f"round(date_diff('second', coalesce(w.since, o.state_at), {ts(now)}) / 3600.0, 1) AS age_hours, "
+        "e.deadline_at, e.accounts, o.require_approval, count(*) OVER () AS waiting_total "
+        "FROM open o JOIN current e ON e.event_id = o.event_id "
+        "LEFT JOIN waiting w ON w.event_id = o.event_id "
+        f"ORDER BY {severity_rank('o.severity')}, waiting_since, e.event_id LIMIT {int(items)}",
         "mtta": answers + "SELECT count(*) AS answered, count(minutes) AS timed, "
         "round(avg(minutes), 1) AS mean_minutes, round(median(minutes), 1) AS median_minutes FROM minutes",
         "mtta_by_team": answers + "SELECT team, count(*) AS answered, count(minutes) AS timed, "

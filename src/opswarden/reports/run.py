@@ -41,10 +41,12 @@ def org_of(app: Application) -> Org:
 
 
 def digest(app: Application, since: datetime, *, items: int = 100) -> Report:
-    from opswarden.reports.digest import build_digest, digest_queries
+    from opswarden.reports.digest import build_digest, digest_prepare, digest_queries
 
     now = app.clock.now()
     with open_lake(app) as lake:
+        for name, select in digest_prepare(since, now).items():
+            lake.materialize(name, select)
         results = run_queries(lake, digest_queries(since, now, items=items))
     return build_digest(results, since=since, now=now, org=org_of(app))
 
