@@ -238,3 +238,48 @@ def test_the_tickets_commands(app: Application, tmp_path: Path, monkeypatch: pyt
     [row] = orjson.loads(listed.output)
     assert (row["key"], row["status"], row["assignee"]) == ("OW-1", "in_progress", "ann")
     assert orjson.loads(shown.output)["comments"][-1]["body"] == "on it"
+
+
+def test_the_whole_flow_on_jira(tmp_path: Path, clock: FakeClock) -> None:
+    """The same pipeline with OPSWARDEN_TICKETS_BACKEND=jira against the loopback Jira."""
+    from pydantic import SecretStr
+
+    from tests.fakes.tickets_jira import EMAIL, PROJECT, TOKEN, FakeJira
+
+    jira = FakeJira().start()
+    try:
+        app = make_app(
+            tmp_path,
+            clock,
+            tickets_backend="jira",
+            jira_url=jira.url,
+            jira_email=EMAIL,
+            jira_api_token=SecretStr(TOKEN),
+            jira_project=PROJECT,
+        )
+        try:
+            jira.fail_next(429, 1.0)  # rate limited at first: the outbox retries after Retry-After
+            app.ingest_body(finding("NEW", 0), "first")
+            app.process()
+            queued = [m["status"] for m in app.outbox(limit=50) if m["channel"] == "tickets"]
+            clock.advance(timedelta(seconds=15))
+            app.process()
+            app.answer(S3_FINDING, Action.ACKNOWLEDGE, actor="sam", channel="cli")
+            app.ingest_body(finding("RESOLVED", 90, record_state="ARCHIVED", compliance="PASSED"), "fixed")
+            app.process()
+            synced = app.supervisor.sync_tickets()
+            [ticket] = app.tickets()
+            lifecycle = app.event_json(S3_FINDING)["lifecycle"]
+        finally:
+            app.close()
+        [issue] = jira.issues.values()
+    finally:
+        jira.stop()
+
+    assert queued == ["pending"]
+    assert (ticket["backend"], ticket["key"], ticket["status"]) == ("jira", "OPS-1", "closed")
+    assert "opswarden-ev-e6be1231596cdd2f-sec01" in issue.fields["labels"]
+    assert issue.status == "Done"
+    assert len(issue.comments) >= 2  # the acknowledgement, and the closure
+    assert synced.checked == 1
+    assert lifecycle == "resolved"
