@@ -21,6 +21,7 @@ from opswarden.errors import ConfigurationError
 from opswarden.sources.eventbridge import FingerprintRule
 
 _SECRET_FIELDS = (
+    "embeddings_api_key",
     "jira_api_token",
     "servicenow_password",
     "github_token",
@@ -162,6 +163,23 @@ class Settings(BaseSettings):
     github_repo: str | None = Field(default=None, description="owner/name of the repository for issues.")
     github_token: SecretStr | None = None
 
+    # -- knowledge base and assistant (docs/kb.md) -------------------------------------------------
+    kb_path: Path | None = Field(
+        default=None, description="The knowledge base (SQLite with FTS5); default: kb.db in the data dir."
+    )
+    embeddings: Literal["none", "onnx", "openai", "bedrock"] = Field(
+        default="onnx",
+        description="Dense embeddings for the knowledge base: a local ONNX model (the default when "
+        "OPSWARDEN_EMBEDDINGS_MODEL_DIR is set), an OpenAI-compatible endpoint, Bedrock Titan, or none "
+        "(keyword search only).",
+    )
+    embeddings_model_dir: Path | None = Field(
+        default=None, description="Folder of a local ONNX sentence-embedding model (model.onnx, tokenizer.json)."
+    )
+    embeddings_url: str | None = Field(default=None, description="OpenAI-compatible /v1 base URL for embeddings.")
+    embeddings_model: str | None = Field(default=None, description="Embedding model name (OpenAI-compatible, Bedrock).")
+    embeddings_api_key: SecretStr | None = None
+
     # -- the event lake (docs/lake.md) -----------------------------------------------------------
     lake_uri: str | None = Field(
         default=None,
@@ -199,6 +217,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'opswarden.db'}"
+
+    @property
+    def kb(self) -> Path:
+        return self.kb_path or self.data_dir / "kb.db"
 
     @property
     def lake(self) -> str:
