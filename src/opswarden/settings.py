@@ -174,10 +174,15 @@ class Settings(BaseSettings):
         "(keyword search only).",
     )
     embeddings_model_dir: Path | None = Field(
-        default=None, description="Folder of a local ONNX sentence-embedding model (model.onnx, tokenizer.json)."
+        default=None,
+        description="Folder of a local ONNX sentence-embedding model (model.onnx, tokenizer.json).",
     )
-    embeddings_url: str | None = Field(default=None, description="OpenAI-compatible /v1 base URL for embeddings.")
-    embeddings_model: str | None = Field(default=None, description="Embedding model name (OpenAI-compatible, Bedrock).")
+    embeddings_url: str | None = Field(
+        default=None, description="OpenAI-compatible /v1 base URL for embeddings."
+    )
+    embeddings_model: str | None = Field(
+        default=None, description="Embedding model name (OpenAI-compatible, Bedrock)."
+    )
     embeddings_api_key: SecretStr | None = None
 
     # -- the event lake (docs/lake.md) -----------------------------------------------------------

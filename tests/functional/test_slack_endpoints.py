@@ -197,7 +197,9 @@ def test_acknowledge_click_records_the_answer_and_updates_the_thread(live: Live)
 
     before = len(live.slack.calls)
     summary = live.app.process()
-    assert summary.dispatch.sent["slack"] == 1, summary.to_dict()  # the answer in the thread (and on the ticket)
+    assert summary.dispatch.sent["slack"] == 1, (
+        summary.to_dict()
+    )  # the answer in the thread (and on the ticket)
     made = live.slack.calls[before:]
     assert [c.method for c in made] == ["chat.postMessage", "chat.update"]
     reply, update = made
