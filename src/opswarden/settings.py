@@ -163,7 +163,7 @@ class Settings(BaseSettings):
     github_repo: str | None = Field(default=None, description="owner/name of the repository for issues.")
     github_token: SecretStr | None = None
 
-    # -- knowledge base and assistant (docs/kb.md) -------------------------------------------------
+    # -- knowledge base and assistant ----------------------------------------------------------------
     kb_path: Path | None = Field(
         default=None, description="The knowledge base (SQLite with FTS5); default: kb.db in the data dir."
     )
