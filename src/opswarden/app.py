@@ -26,6 +26,11 @@ from opswarden.supervisor import ProcessSummary, Supervisor
 from opswarden.views import audit_view, event_detail, event_summary, outbox_view, ticket_view
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from opswarden.kb.load import LoadReport
+    from opswarden.kb.model import Hit
+    from opswarden.kb.store import KnowledgeBase
     from opswarden.lake.archive import ArchiveSummary
     from opswarden.lake.fs import Lake
     from opswarden.lake.query import QueryResult
@@ -47,6 +52,7 @@ class Application:
         )
 
         self._supervisor: Supervisor | None = None
+        self._kb: KnowledgeBase | None = None
         self.write_lock = threading.RLock()  # writers of this process take turns (SQLite: one writer)
         self.wakeup = threading.Event()  # set when there is work for the background supervisor
 
@@ -64,6 +70,8 @@ class Application:
     def close(self) -> None:
         if self._supervisor is not None:
             self._supervisor.close()
+        if self._kb is not None:
+            self._kb.close()
         self.store.close()
 
     def process(self, *, deliver: bool = True) -> ProcessSummary:
@@ -171,3 +179,28 @@ class Application:
 
         cutoff = retention_cutoff(self.settings.lake_retention_days, self.clock.now())
         return verify(self.store.engine, self.lake(), keep_since=cutoff)
+
+    # -- the knowledge base (docs/kb.md) ---------------------------------------------------------
+
+    def knowledge_base(self) -> KnowledgeBase:
+        """The knowledge base with the configured embedder (the kb extra: numpy, onnxruntime …)."""
+        if self._kb is None:
+            from opswarden.kb.embed import build_embedder
+            from opswarden.kb.store import KnowledgeBase
+
+            self._kb = KnowledgeBase(self.settings.kb, build_embedder(self.settings))
+        return self._kb
+
+    def kb_add(self, paths: Iterable[str], root: Path | None = None) -> LoadReport:
+        """Index files and folders (Markdown, text, HTML, PDF); only what changed is re-indexed."""
+        from opswarden.kb.load import add_paths
+
+        return add_paths(self.knowledge_base(), paths, root=root)
+
+    def kb_search(self, query: str, k: int = 5) -> list[Hit]:
+        """The k best passages with citations; events stored since the last processing run first."""
+        from opswarden.kb.events import index_events
+
+        kb = self.knowledge_base()
+        index_events(kb, self.store.engine)
+        return kb.search(query, k)

@@ -42,6 +42,7 @@ from opswarden.triage.stage import TriageStage, TriageSummary
 from opswarden.triage.targets import CONSOLE, TICKETS, Reach, Target
 
 if TYPE_CHECKING:
+    from opswarden.kb.events import EventIndexer
     from opswarden.lake.archive import Archiver
 
 # With no policy.yaml: every event is routed to the console sink with its own severity.
@@ -54,6 +55,7 @@ class ProcessSummary:
     reminders: int
     dispatch: DispatchSummary
     archive: dict[str, Any] | None = None  # None: the lake extra is not installed
+    kb: dict[str, Any] | None = None  # events indexed in the knowledge base; None: no kb extra
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -61,6 +63,7 @@ class ProcessSummary:
             "reminders": self.reminders,
             "dispatch": self.dispatch.to_dict(),
             "archive": self.archive,
+            "kb": self.kb,
         }
 
 
@@ -111,6 +114,7 @@ class Supervisor:
         self.reminders = Reminders(store.engine, self.org, clock)
         self._expired_at: datetime | None = None
         self._synced_at: datetime | None = None
+        self._kb_indexer: EventIndexer | None = None  # built on first use (the kb extra)
         self.dispatcher = Dispatcher(
             store.engine,
             self.channels,
@@ -121,6 +125,8 @@ class Supervisor:
         )
 
     def close(self) -> None:
+        if self._kb_indexer is not None:
+            self._kb_indexer.close()
         self.http.close()
 
     def process(self, *, deliver: bool = True) -> ProcessSummary:
@@ -133,7 +139,17 @@ class Supervisor:
         if archiver is not None:
             archived = archiver.run().to_dict()
             self._expire(archiver)
-        return ProcessSummary(triaged, reminded, sent, archived)
+        return ProcessSummary(triaged, reminded, sent, archived, self._index_kb())
+
+    def _index_kb(self) -> dict[str, Any] | None:
+        """Events whose current version changed, into the knowledge base (docs/kb.md#events)."""
+        if self._kb_indexer is None:
+            try:
+                from opswarden.kb.events import EventIndexer
+            except ImportError:
+                return None
+            self._kb_indexer = EventIndexer(self.settings, self.store.engine, self.http)
+        return self._kb_indexer.run()
 
     def _sync_now(self) -> None:
         """Ticket reconciliation while processing, every OPSWARDEN_TICKET_SYNC_MINUTES."""

@@ -12,6 +12,7 @@ from opswarden.act.answers import Action
 from opswarden.cli.backfill import backfill_app
 from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
+from opswarden.cli.kb import kb_app
 from opswarden.cli.lake import lake_app, query_command
 from opswarden.cli.notify import answer_command, notify_app, process_line
 from opswarden.cli.org import org_app
@@ -36,6 +37,7 @@ app.add_typer(tickets_app, name="tickets")
 app.add_typer(lake_app, name="lake")
 app.command("query")(query_command)
 app.add_typer(backfill_app, name="backfill")
+app.add_typer(kb_app, name="kb")
 app.add_typer(report_app, name="report")
 app.command("ack")(answer_command(Action.ACKNOWLEDGE))
 app.command("approve")(answer_command(Action.APPROVE))
