@@ -60,4 +60,12 @@ ow lake verify
 ow query "SELECT source, count(*) AS versions, count(DISTINCT event_id) AS events FROM event_versions GROUP BY ALL ORDER BY versions DESC"
 ow query "SELECT event_id, action, to_state, actor, channel FROM transitions WHERE actor <> 'opswarden' ORDER BY \"at\""
 ow report digest --since 7d
+
+echo; echo "# 7. ask: with no model configured, the assistant answers in retrieval mode — the ranked events and"
+echo "# runbook passages with their citations (a model, OPSWARDEN_MODEL, would answer in prose)"
+if [ -z "${OPSWARDEN_EMBEDDINGS_MODEL_DIR:-}" ] && [ -f ../shared/models/all-MiniLM-L6-v2-int8/model.onnx ]; then
+  export OPSWARDEN_EMBEDDINGS_MODEL_DIR="$PWD/../shared/models/all-MiniLM-L6-v2-int8"  # local ONNX embeddings
+fi
+ow kb add examples/kb
+ow ask "which production EKS clusters reach end of support, and who owns them?" --k 4
 echo; echo "Data is in $OPSWARDEN_DATA_DIR. Try: .venv/bin/opswarden --help"

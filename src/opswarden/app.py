@@ -28,6 +28,7 @@ from opswarden.views import audit_view, event_detail, event_summary, outbox_view
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from opswarden.assistant.retrieval import RetrievalAnswer
     from opswarden.kb.load import LoadReport
     from opswarden.kb.model import Hit
     from opswarden.kb.store import KnowledgeBase
@@ -52,6 +53,7 @@ class Application:
         )
 
         self._supervisor: Supervisor | None = None
+        self._kb_filled = False
         self._kb: KnowledgeBase | None = None
         self.write_lock = threading.RLock()  # writers of this process take turns (SQLite: one writer)
         self.wakeup = threading.Event()  # set when there is work for the background supervisor
@@ -195,7 +197,23 @@ class Application:
         """Index files and folders (Markdown, text, HTML, PDF); only what changed is re-indexed."""
         from opswarden.kb.load import add_paths
 
-        return add_paths(self.knowledge_base(), paths, root=root)
+        report = add_paths(self.knowledge_base(), paths, root=root)
+        self.knowledge_base().fill_vectors()
+        return report
+
+    def ask(self, question: str, k: int = 6) -> RetrievalAnswer:
+        """Answer a question. With no model configured: retrieval mode — the ranked events and passages
+        with citations, events enriched with their state, teams, tickets and history."""
+        from opswarden.assistant.retrieval import answer
+        from opswarden.errors import ConfigurationError
+        from opswarden.policy.org import EMPTY_ORG
+
+        hits = self.kb_search(question, k)
+        try:
+            org = self.supervisor.org
+        except ConfigurationError:  # a broken policy file must not stop questions
+            org = EMPTY_ORG
+        return answer(question, hits, self.event_json, org)
 
     def kb_search(self, query: str, k: int = 5) -> list[Hit]:
         """The k best passages with citations; events stored since the last processing run first."""
@@ -203,4 +221,7 @@ class Application:
 
         kb = self.knowledge_base()
         index_events(kb, self.store.engine)
+        if not self._kb_filled:  # chunks indexed before an embedder was configured get their vectors
+            kb.fill_vectors()
+            self._kb_filled = True
         return kb.search(query, k)

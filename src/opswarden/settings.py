@@ -164,6 +164,11 @@ class Settings(BaseSettings):
     github_token: SecretStr | None = None
 
     # -- knowledge base and assistant ----------------------------------------------------------------
+    model: str | None = Field(
+        default=None,
+        description="The assistant's model, e.g. bedrock:anthropic.claude-…, openai:gpt-…, anthropic:claude-…; "
+        "unset: retrieval mode (ranked passages with citations, no prose).",
+    )
     kb_path: Path | None = Field(
         default=None, description="The knowledge base (SQLite with FTS5); default: kb.db in the data dir."
     )

@@ -132,6 +132,23 @@ def config_show(ctx: typer.Context) -> None:
 
 
 @app.command()
+def ask(
+    ctx: typer.Context,
+    question: Annotated[
+        str, typer.Argument(help="a question about your events, their history, your runbooks")
+    ],
+    k: Annotated[int, typer.Option(min=1, max=50, help="how many sources")] = 6,
+    fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
+) -> None:
+    """Ask the assistant. Without a model (OPSWARDEN_MODEL): the ranked events and passages, cited."""
+    answered = get_app(ctx).ask(question, k)
+    if fmt is Format.JSON:
+        print_json(answered.to_dict())
+        return
+    console.print(answered.text(), highlight=False, markup=False, soft_wrap=True)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     console.print(__version__)

@@ -212,6 +212,37 @@ class KnowledgeBase:
         with self._lock:
             return [r[0] for r in self._db.execute(query, args)]
 
+    def fill_vectors(self, *, batch: int = _WRITE_CHUNKS) -> int:
+        """Embed the chunks indexed while no embedder was configured (keyword-only so far); the count.
+        Nothing to do without an embedder, or when every chunk has its vector."""
+        if self.embedder is None:
+            return 0
+        done = 0
+        with self._lock:
+            self._check_embedder()
+            while True:
+                rows = self._db.execute(
+                    "SELECT id, doc_id, ordinal, heading, text, source, kind FROM chunks WHERE vector IS NULL "
+                    "ORDER BY id LIMIT ?",
+                    (batch,),
+                ).fetchall()
+                if not rows:
+                    break
+                vectors = self.embedder.embed([embedding_text(_chunk(r[1:])) for r in rows])
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "UPDATE chunks SET vector = ? WHERE id = ?",
+                    [(_blob(vectors, i), r[0]) for i, r in enumerate(rows)],
+                )
+                if self._meta("embedder") is None:
+                    self._set_meta("embedder", self.embedder.name)
+                    self._set_meta("dim", str(self.embedder.dim))
+                self._db.execute("COMMIT")
+                done += len(rows)
+            if done:
+                self._matrix = None
+        return done
+
     def reindex(self, *, batch: int = _WRITE_CHUNKS) -> int:
         """Rebuild every chunk's vector with the current embedder (after changing models); the count."""
         if self.embedder is None:
