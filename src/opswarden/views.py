@@ -115,3 +115,24 @@ def ticket_view(event_id: str, team: str, ref: dict[str, Any], created_at: Any) 
         "opened_at": format_time(created_at),
         "synced_at": ref.get("synced_at"),
     }
+
+
+def describe_changes(changes: list[dict[str, Any]]) -> str:
+    parts = []
+    for change in changes:
+        field = change["field"]
+        if field == "resources":
+            bits = []
+            if change["added"]:
+                bits.append(f"+{len(change['added'])}")
+            if change["removed"]:
+                bits.append(f"-{len(change['removed'])}")
+            bits.extend(f"{s['id']}: {s['old']}→{s['new']}" for s in change["status_changed"][:3])
+            parts.append("resources " + " ".join(bits))
+        elif field == "accounts":
+            parts.append(f"accounts +{len(change['added'])} -{len(change['removed'])}")
+        elif field == "description":
+            parts.append("description")
+        else:
+            parts.append(f"{field}: {change.get('old')}→{change.get('new')}")
+    return "; ".join(parts)

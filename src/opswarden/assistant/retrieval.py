@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from opswarden.cli.render import describe_changes
 from opswarden.policy.org import EMPTY_ORG, Org
+from opswarden.views import describe_changes
 
 NO_MODEL = (
     "No model is configured (OPSWARDEN_MODEL), so this is retrieval mode: the most relevant events and "

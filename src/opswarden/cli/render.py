@@ -9,6 +9,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from opswarden.views import describe_changes
+
 
 def event_panel(data: dict[str, Any]) -> Panel:
     facts = Table.grid(padding=(0, 2))
@@ -57,27 +59,6 @@ def versions_table(versions: list[dict[str, Any]]) -> Table:
             describe_changes(v["changes"]) if v["changes"] else "first version" if v is versions[0] else "-",
         )
     return table
-
-
-def describe_changes(changes: list[dict[str, Any]]) -> str:
-    parts = []
-    for change in changes:
-        field = change["field"]
-        if field == "resources":
-            bits = []
-            if change["added"]:
-                bits.append(f"+{len(change['added'])}")
-            if change["removed"]:
-                bits.append(f"-{len(change['removed'])}")
-            bits.extend(f"{s['id']}: {s['old']}→{s['new']}" for s in change["status_changed"][:3])
-            parts.append("resources " + " ".join(bits))
-        elif field == "accounts":
-            parts.append(f"accounts +{len(change['added'])} -{len(change['removed'])}")
-        elif field == "description":
-            parts.append("description")
-        else:
-            parts.append(f"{field}: {change.get('old')}→{change.get('new')}")
-    return "; ".join(parts)
 
 
 def decision_text(decision: dict[str, Any]) -> Text:

@@ -7,11 +7,11 @@ from typing import Any
 
 import orjson
 
-from opswarden.cli.render import describe_changes
 from opswarden.lake.query import QueryResult
 from opswarden.policy.org import Org
 from opswarden.reports.model import Metric, Report, section_of
 from opswarden.reports.sql import LIFECYCLE, text
+from opswarden.views import describe_changes
 
 
 def resolve_query(ref: str) -> str:
