@@ -42,6 +42,7 @@ from opswarden.kb.embed import OnnxEmbedder
 from opswarden.kb.events import index_events
 from opswarden.kb.load import add_paths
 from opswarden.kb.store import KnowledgeBase
+from opswarden.policy import load_org
 from opswarden.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -139,12 +140,18 @@ def corpus_files(corpus: Path) -> list[Path]:
 
 
 def _index_all_events(kb: KnowledgeBase, app: Application) -> int:
+    """As processing does: with the org's account names beside the ids (examples/policy/org.yaml)."""
+    org = load_org(EXAMPLE_ORG.read_text(), str(EXAMPLE_ORG))
+    names = {account.id: account.name for account in org.accounts if account.name}
     total = 0
     while True:  # index_events takes at most its limit per run, the rest on the next
-        summary = index_events(kb, app.store.engine)
+        summary = index_events(kb, app.store.engine, names=names)
         total += summary.indexed
         if not summary.pending:
             return total
+
+
+EXAMPLE_ORG = Path(__file__).resolve().parents[2] / "examples" / "policy" / "org.yaml"
 
 
 @contextmanager

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from opswarden.act.answers import Action, Answered
 from opswarden.core.clock import Clock, SystemClock
+from opswarden.errors import ConfigurationError
 from opswarden.ingest.pipeline import Ingestor, IngestSummary
 from opswarden.ingest.reader import RawItem, parse_document, read_paths
 from opswarden.settings import Settings
@@ -28,6 +29,7 @@ from opswarden.views import audit_view, event_detail, event_summary, outbox_view
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from opswarden.assistant.deps import Answer
     from opswarden.assistant.retrieval import RetrievalAnswer
     from opswarden.kb.load import LoadReport
     from opswarden.kb.model import Hit
@@ -201,13 +203,17 @@ class Application:
         self.knowledge_base().fill_vectors()
         return report
 
-    def ask(self, question: str, k: int = 6) -> RetrievalAnswer:
-        """Answer a question. With no model configured: retrieval mode — the ranked events and passages
-        with citations, events enriched with their state, teams, tickets and history."""
+    def ask(self, question: str, k: int = 6, *, user: str = "someone") -> RetrievalAnswer | Answer:
+        """Answer a question. With a model (OPSWARDEN_MODEL): the assistant's agents answer with citations
+        and proposals awaiting approval (assistant/agents.py). With none: retrieval mode — the ranked
+        events and passages with citations, events enriched with their state, teams, tickets and history."""
         from opswarden.assistant.retrieval import answer
-        from opswarden.errors import ConfigurationError
         from opswarden.policy.org import EMPTY_ORG
 
+        if self.settings.model:
+            from opswarden.assistant.agents import ask
+
+            return ask(self, question, user=user)
         hits = self.kb_search(question, k)
         try:
             org = self.supervisor.org
@@ -220,7 +226,11 @@ class Application:
         from opswarden.kb.events import index_events
 
         kb = self.knowledge_base()
-        index_events(kb, self.store.engine)
+        try:
+            names = {acc.id: acc.name for acc in self.supervisor.org.accounts if acc.name}
+        except ConfigurationError:
+            names = {}
+        index_events(kb, self.store.engine, names=names)
         if not self._kb_filled:  # chunks indexed before an embedder was configured get their vectors
             kb.fill_vectors()
             self._kb_filled = True

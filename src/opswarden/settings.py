@@ -22,6 +22,7 @@ from opswarden.sources.eventbridge import FingerprintRule
 
 _SECRET_FIELDS = (
     "embeddings_api_key",
+    "model_api_key",
     "jira_api_token",
     "servicenow_password",
     "github_token",
@@ -168,6 +169,15 @@ class Settings(BaseSettings):
         default=None,
         description="The assistant's model, e.g. bedrock:anthropic.claude-…, openai:gpt-…, anthropic:claude-…; "
         "unset: retrieval mode (ranked passages with citations, no prose).",
+    )
+    model_base_url: str | None = Field(
+        default=None,
+        description="Base URL of the model's API: an OpenAI-compatible /v1 endpoint (Ollama, vLLM, LM Studio) "
+        "for openai:…, a proxy for anthropic:…, an endpoint URL for bedrock:….",
+    )
+    model_api_key: SecretStr | None = Field(
+        default=None,
+        description="API key for openai:… or anthropic:… (else OPENAI_API_KEY / ANTHROPIC_API_KEY).",
     )
     kb_path: Path | None = Field(
         default=None, description="The knowledge base (SQLite with FTS5); default: kb.db in the data dir."

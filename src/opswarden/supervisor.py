@@ -148,7 +148,8 @@ class Supervisor:
                 from opswarden.kb.events import EventIndexer
             except ImportError:
                 return None
-            self._kb_indexer = EventIndexer(self.settings, self.store.engine, self.http)
+            names = {a.id: a.name for a in self.org.accounts if a.name}
+            self._kb_indexer = EventIndexer(self.settings, self.store.engine, self.http, names)
         return self._kb_indexer.run()
 
     def _sync_now(self) -> None:

@@ -10,6 +10,7 @@ import typer
 from opswarden import __version__
 from opswarden.act.answers import Action
 from opswarden.cli.backfill import backfill_app
+from opswarden.cli.chat import chat_command
 from opswarden.cli.common import Format, console, err_console, fail, get_app, print_error, print_json
 from opswarden.cli.events import deadletters_app, events_app
 from opswarden.cli.kb import kb_app
@@ -140,12 +141,22 @@ def ask(
     k: Annotated[int, typer.Option(min=1, max=50, help="how many sources")] = 6,
     fmt: Annotated[Format, typer.Option("--format", "-f")] = Format.TABLE,
 ) -> None:
-    """Ask the assistant. Without a model (OPSWARDEN_MODEL): the ranked events and passages, cited."""
-    answered = get_app(ctx).ask(question, k)
+    """Ask the assistant: with a model (OPSWARDEN_MODEL) an answer with its sources and any proposals
+    awaiting approval; without one, the ranked events and passages, cited."""
+    import getpass
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name (a container): proposals are recorded for "cli"
+        user = "cli"
+    answered = get_app(ctx).ask(question, k, user=user)
     if fmt is Format.JSON:
         print_json(answered.to_dict())
         return
     console.print(answered.text(), highlight=False, markup=False, soft_wrap=True)
+
+
+app.command("chat")(chat_command)
 
 
 @app.command()

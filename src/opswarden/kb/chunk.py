@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -289,8 +289,9 @@ def _chunks(doc_id: str, source: str, sections: Iterable[tuple[str, list[str]]])
 # -- events -----------------------------------------------------------------------------------------
 
 
-def event_chunk(event_id: str, event: Event) -> Chunk:
-    """One chunk per event, from its current version; cited ``event <id> (<source>, <date>)``."""
+def event_chunk(event_id: str, event: Event, names: Mapping[str, str] | None = None) -> Chunk:
+    """One chunk per event, from its current version; cited ``event <id> (<source>, <date>)``.
+    ``names`` (account id → name, from org.yaml) lets questions name accounts ("sandpit")."""
     when = event.updated_at or event.start_at
     heading = f"{event.source}, {when:%Y-%m-%d}" if when else event.source
     resources = [r.id + (f" ({r.status})" if r.status else "") for r in event.resources[:_MAX_RESOURCES]]
@@ -304,7 +305,9 @@ def event_chunk(event_id: str, event: Event) -> Chunk:
         f"Severity: {event.severity.value}. Status: {event.status.value}"
         + (f" ({event.upstream_status})" if event.upstream_status else ""),
         f"Region: {event.region}" if event.region else "",
-        f"Accounts: {', '.join(event.accounts)}" if event.accounts else "",
+        "Accounts: " + ", ".join(f"{a} {names[a]}" if names and a in names else a for a in event.accounts)
+        if event.accounts
+        else "",
         f"Resources: {', '.join(resources)}" if resources else "",
     ]
     text = "\n".join(line for line in lines if line)

@@ -10,6 +10,7 @@ of ids and hashes, no embedding, no write.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,8 +41,11 @@ class EventIndexSummary:
         return {"indexed": self.indexed, "pending": self.pending}
 
 
-def index_events(kb: KnowledgeBase, engine: sa.Engine, *, limit: int = LIMIT) -> EventIndexSummary:
-    """Index the events whose current version changed since the last run (see the module's doc)."""
+def index_events(
+    kb: KnowledgeBase, engine: sa.Engine, *, limit: int = LIMIT, names: Mapping[str, str] | None = None
+) -> EventIndexSummary:
+    """Index the events whose current version changed since the last run (see the module's doc);
+    ``names`` are the org's account names, written beside the ids."""
     mark = kb.mark(MARK)
     query = sa.select(events.c.id, events.c.content_hash, events.c.last_seen_at)
     if mark is not None:
@@ -55,7 +59,7 @@ def index_events(kb: KnowledgeBase, engine: sa.Engine, *, limit: int = LIMIT) ->
     now, later = changed[:limit], changed[limit:]
     if now:
         hashes = {r.id: r.content_hash for r in now}
-        kb.add_many(_documents(engine, hashes))
+        kb.add_many(_documents(engine, hashes, names))
     # The next run starts where this one stopped: after everything seen, or at the first event left.
     newest = now[-1].last_seen_at if later else rows[-1].last_seen_at
     if mark is None or newest > datetime.fromisoformat(mark):
@@ -63,7 +67,7 @@ def index_events(kb: KnowledgeBase, engine: sa.Engine, *, limit: int = LIMIT) ->
     return EventIndexSummary(indexed=len(now), pending=len(later))
 
 
-def _documents(engine: sa.Engine, hashes: dict[str, str]) -> list[Document]:
+def _documents(engine: sa.Engine, hashes: dict[str, str], names: Mapping[str, str] | None) -> list[Document]:
     """The current versions of these events as one-chunk documents, with the store's content hash."""
     ids = sorted(hashes)
     docs: list[Document] = []
@@ -82,7 +86,7 @@ def _documents(engine: sa.Engine, hashes: dict[str, str]) -> list[Document]:
                 .where(events.c.id.in_(part))
             )
             for row in conn.execute(query):
-                chunk = event_chunk(row.id, Event.model_validate(row.data))
+                chunk = event_chunk(row.id, Event.model_validate(row.data), names)
                 docs.append(Document(chunk.doc_id, [chunk], hashes[row.id], chunk.source, "event"))
     return docs
 
@@ -91,8 +95,15 @@ class EventIndexer:
     """What ``Supervisor.process()`` runs: the knowledge base opened on first use and kept open, and
     a failure logged and reported, never raised (the knowledge base must not stop notifications)."""
 
-    def __init__(self, settings: Settings, engine: sa.Engine, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: sa.Engine,
+        http: httpx.Client | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
         self.settings = settings
+        self.names = names
         self.engine = engine
         self.http = http
         self.kb: KnowledgeBase | None = None
@@ -101,7 +112,7 @@ class EventIndexer:
         try:
             if self.kb is None:
                 self.kb = KnowledgeBase(self.settings.kb, build_embedder(self.settings, self.http))
-            return index_events(self.kb, self.engine).to_dict()
+            return index_events(self.kb, self.engine, names=self.names).to_dict()
         except Exception as exc:
             log.warning("knowledge base: events not indexed: %s", exc)
             return {"indexed": 0, "pending": 0, "error": str(exc)}

@@ -6,6 +6,7 @@
   key with ``/`` in it (AWS Health keys).
 * ``GET /healthz`` — liveness and database reachability (no authentication).
 * ``GET|POST /answers/{token}`` — signed answer links (:mod:`opswarden.server.answers`).
+* ``POST /ask`` — a question to the assistant, answered as NDJSON lines (:mod:`opswarden.server.ask`).
 * ``POST /slack/events``, ``POST /slack/interactivity`` — Slack, when a signing secret is set
   (:mod:`opswarden.server.slack`).
 
@@ -182,6 +183,9 @@ def create_api(app: Application, *, background: bool = True) -> FastAPI:
             raise HTTPException(404, str(exc)) from None
 
     mount_answers(api, app)
+    from opswarden.server.ask import mount_ask  # imports this module: mounted here
+
+    mount_ask(api, app)
     if settings.slack_signing_secret is not None:
         from opswarden.server.slack import mount_slack
 
