@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from opswarden.errors import ConfigurationError, DeliveryError, DeliveryReason
-from opswarden.notify.channels._http import check
+from opswarden.notify.channels._http import check, request
 from opswarden.notify.channels._http import retry_after as retry_after_header
 from opswarden.settings import Settings
 from opswarden.tickets.base import NewTicket, TicketRef, TicketState, TicketStatus, label_of
@@ -171,16 +171,7 @@ class GitHubTicketer:
 
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> Any:
         what = f"github {self.repo}: {what}"
-        try:
-            response = self.http.request(method, self._base + path, headers=self._headers, **kwargs)
-        except httpx.TimeoutException:
-            raise DeliveryError(
-                f"{what}: timed out", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError(
-                f"{what}: {type(exc).__name__}", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
+        response = request(self.http, method, self._base + path, what, headers=self._headers, **kwargs)
         if response.is_success:
             return response.json() if response.content else None
         raise self._error(response, what)

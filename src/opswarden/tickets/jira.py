@@ -39,7 +39,7 @@ import httpx
 import orjson
 
 from opswarden.errors import ConfigurationError, DeliveryError, DeliveryReason
-from opswarden.notify.channels._http import check, host_of
+from opswarden.notify.channels._http import check, host_of, request
 from opswarden.settings import Settings
 from opswarden.tickets.base import NewTicket, TicketRef, TicketState, TicketStatus, label_of
 
@@ -261,23 +261,16 @@ class JiraTicketer:
         if json is not None:
             headers["Content-Type"] = "application/json"
             content = orjson.dumps(json)
-        try:
-            response = self.client.request(
-                method,
-                self.base + path,
-                params=params,
-                content=content,
-                headers=headers,
-                auth=self._auth,
-            )
-        except httpx.TimeoutException:
-            raise DeliveryError(
-                f"{what}: timed out", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError(
-                f"{what}: {type(exc).__name__}", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
+        response = request(
+            self.client,
+            method,
+            self.base + path,
+            what,
+            params=params,
+            content=content,
+            headers=headers,
+            auth=self._auth,
+        )
         if response.status_code in allow:
             return response
         try:

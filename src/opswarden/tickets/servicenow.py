@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from opswarden.errors import ConfigurationError, DeliveryError, DeliveryReason
-from opswarden.notify.channels._http import check
+from opswarden.notify.channels._http import check, request
 from opswarden.settings import Settings
 from opswarden.tickets.base import NewTicket, TicketRef, TicketState, TicketStatus
 
@@ -284,23 +284,16 @@ class ServiceNowTicketer:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        try:
-            response = self.http.request(
-                method,
-                url,
-                params=params,
-                content=None if body is None else json.dumps(body).encode(),
-                headers=headers,
-                auth=self._auth,
-            )
-        except httpx.TimeoutException:
-            raise DeliveryError(
-                f"{what}: timed out", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
-        except httpx.HTTPError as exc:
-            raise DeliveryError(
-                f"{what}: {type(exc).__name__}", reason=DeliveryReason.NETWORK, recoverable=True
-            ) from None
+        response = request(
+            self.http,
+            method,
+            url,
+            what,
+            params=params,
+            content=None if body is None else json.dumps(body).encode(),
+            headers=headers,
+            auth=self._auth,
+        )
         try:
             check(response, what)
         except DeliveryError as exc:

@@ -74,6 +74,19 @@ def check(response: httpx.Response, what: str) -> None:
     raise DeliveryError(f"{what}: refused (HTTP {status})", reason=DeliveryReason.CLIENT, recoverable=False)
 
 
+def request(client: httpx.Client, method: str, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    """One HTTP request; a timeout or a connection failure is a recoverable NETWORK DeliveryError
+    that names ``what`` and never the URL (it may carry a secret)."""
+    try:
+        return client.request(method, url, **kwargs)
+    except httpx.TimeoutException:
+        raise DeliveryError(f"{what}: timed out", reason=DeliveryReason.NETWORK, recoverable=True) from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(
+            f"{what}: {type(exc).__name__}", reason=DeliveryReason.NETWORK, recoverable=True
+        ) from None
+
+
 def post_json(
     client: httpx.Client, url: str, body: Any, headers: dict[str, str] | None = None
 ) -> httpx.Response:
