@@ -211,7 +211,7 @@ def _history_lines(eid: str, history: list[dict[str, Any]]) -> list[str]:
     for h in history[-20:]:
         d = h.get("detail") or {}
         move = f" {d['from']}→{d['to']}" if "from" in d and "to" in d else ""
-        said = d.get("why") or d.get("note") or d.get("reason")
+        said = "; ".join(str(d[k]) for k in ("why", "note", "reason") if d.get(k))  # an answer has why + note
         lines.append(
             f"  {h['at']} {fence(f'audit:{eid}', str(h['actor']), 80)} {h['action']} via {h['channel']}{move}"
             + (f" · {fence(f'audit:{eid}', str(said), 300)}" if said else "")
@@ -224,8 +224,8 @@ def _history_lines(eid: str, history: list[dict[str, Any]]) -> list[str]:
 
 @tool
 def query_lake(ctx: Ctx, sql: str) -> str:
-    """Run one read-only SELECT over the event lake (DuckDB SQL; views: events, versions …). At most
-    200 rows come back; prefer aggregates (count, group by).
+    """Run one read-only SELECT over the event lake (DuckDB SQL; views: events, event_versions, decisions,
+    transitions). At most 200 rows come back; prefer aggregates (count, group by).
 
     Args:
         sql: one SELECT statement
