@@ -42,6 +42,9 @@ from opswarden.triage.stage import TriageStage, TriageSummary
 from opswarden.triage.targets import CONSOLE, TICKETS, Reach, Target
 
 if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+
+    from opswarden.assistant.triage import AiTriage
     from opswarden.kb.events import EventIndexer
     from opswarden.lake.archive import Archiver
 
@@ -56,10 +59,12 @@ class ProcessSummary:
     dispatch: DispatchSummary
     archive: dict[str, Any] | None = None  # None: the lake extra is not installed
     kb: dict[str, Any] | None = None  # events indexed in the knowledge base; None: no kb extra
+    ai: dict[str, int] | None = None  # AI triage (assistant/triage.py); None: not configured
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "triage": self.triage.to_dict(),
+            "ai": self.ai,
             "reminders": self.reminders,
             "dispatch": self.dispatch.to_dict(),
             "archive": self.archive,
@@ -86,7 +91,10 @@ def _read(path: Path) -> str:
 
 
 class Supervisor:
-    def __init__(self, settings: Settings, store: SqlStore, clock: Clock) -> None:
+    def __init__(
+        self, settings: Settings, store: SqlStore, clock: Clock, *, model: Model | None = None
+    ) -> None:
+        """``model`` replaces the one OPSWARDEN_MODEL names (tests pass a FunctionModel)."""
         self.settings = settings
         self.store = store
         self.clock = clock
@@ -110,7 +118,9 @@ class Supervisor:
         self.signer = LinkSigner(
             load_secret(secret, settings.data_dir), timedelta(hours=settings.link_ttl_hours)
         )
+        self.reach = reach
         self.triage = TriageStage(store.engine, self.policy, self.org, reach, clock, policy_text)
+        self.ai_triage = self._ai_triage(model, reach)
         self.reminders = Reminders(store.engine, self.org, clock)
         self._expired_at: datetime | None = None
         self._synced_at: datetime | None = None
@@ -129,8 +139,23 @@ class Supervisor:
             self._kb_indexer.close()
         self.http.close()
 
+    def _ai_triage(self, model: Model | None, reach: Reach) -> AiTriage | None:
+        """The AI triage stage when the policy asks for it (``ai: {triage: true}``) and a model is
+        configured; None otherwise (events no rule decides keep the root's defaults)."""
+        if not self.policy.ai.triage:
+            return None
+        from opswarden.assistant.models import build_model
+
+        model = model or build_model(self.settings)
+        if model is None:
+            return None
+        from opswarden.assistant.triage import AiTriage
+
+        return AiTriage(self.store.engine, model, self.org, self.clock, self.policy, reach)
+
     def process(self, *, deliver: bool = True) -> ProcessSummary:
         triaged = self.triage.run()
+        proposed = self.ai_triage.run().to_dict() if self.ai_triage is not None else None
         reminded = self.reminders.run()
         sent = self.dispatcher.run() if deliver else DispatchSummary()
         self._sync_now()
@@ -139,7 +164,7 @@ class Supervisor:
         if archiver is not None:
             archived = archiver.run().to_dict()
             self._expire(archiver)
-        return ProcessSummary(triaged, reminded, sent, archived, self._index_kb())
+        return ProcessSummary(triaged, reminded, sent, archived, self._index_kb(), proposed)
 
     def _index_kb(self) -> dict[str, Any] | None:
         """Events whose current version changed, into the knowledge base (docs/kb.md#events)."""
@@ -201,6 +226,7 @@ class Supervisor:
             now=self.clock.now(),
             note=note,
             nonce=nonce,
+            reach=self.reach,
         )
 
     def send_digest(self, title: str, markdown: str) -> tuple[list[str], list[str]]:

@@ -87,6 +87,12 @@ def check(ctx: typer.Context, policy_file: PolicyOption = None, org_file: OrgOpt
         f"({active} active); {len(org.accounts)} account(s), {len(org.teams)} team(s)",
         highlight=False,
     )
+    ai = policy.ai
+    if ai.triage:
+        how = "applied at once (autonomy)" if ai.autonomy else "proposals await approval"
+        console.print(f"ai: triage of events no rule decides, {how}", highlight=False)
+    else:
+        console.print("ai: no triage (events no rule decides keep the root's defaults)", highlight=False)
 
 
 def _add_routes(branch: Tree, route: Route) -> None:

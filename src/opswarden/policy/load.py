@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from opswarden.errors import ConfigurationError
-from opswarden.policy.model import OWNER, Band, ByDeadline, Policy, Route, Silence
+from opswarden.policy.model import OWNER, Ai, Band, ByDeadline, Policy, Route, Silence
 from opswarden.policy.org import Account, LocatedError, Org, Team
 
 Path_ = tuple[str | int, ...]
@@ -145,6 +145,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "band": tuple(Band.model_fields),
     "severity": tuple(ByDeadline.model_fields),
     "policy": tuple(Policy.model_fields),
+    "policy's ai section": tuple(Ai.model_fields),
     "account": tuple(Account.model_fields),
     "team": tuple(Team.model_fields),
     "org": tuple(Org.model_fields),
@@ -172,7 +173,7 @@ def _container(path: Path_, top: str) -> str:
         return top
     last = parent[-1]
     kinds = {"routes": "route", "route": "route", "silences": "silence", "by_deadline": "band"}
-    kinds |= {"severity": "severity", "accounts": "account", "teams": "team"}
+    kinds |= {"severity": "severity", "accounts": "account", "teams": "team", "ai": "policy's ai section"}
     return kinds.get(last, top)
 
 

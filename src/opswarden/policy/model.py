@@ -216,6 +216,29 @@ class Silences:
         return cls(rules, Index.of([silence.match for silence in silences]))
 
 
+class Ai(BaseModel):
+    """``ai:``: whether the AI triages what no rule decides, and whether it may act without a person.
+
+    ``triage`` (default false): events that only the root route matches (``matched: false``) get an AI
+    proposal (suppress or route, with its reasoning) when a model is configured. ``autonomy`` (default
+    false): the proposal is applied at once, as the policy's decision would be; otherwise it waits for
+    a person's approval, like a route's ``require_approval``.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    triage: bool = False
+    autonomy: bool = False
+
+    @model_validator(mode="after")
+    def _autonomy_needs_triage(self) -> Ai:
+        if self.autonomy and not self.triage:
+            raise LocatedError(
+                "autonomy: true needs triage: true (the AI acts only on what it triages)", "autonomy"
+            )
+        return self
+
+
 class Policy(BaseModel):
     """The whole policy file."""
 
@@ -223,6 +246,7 @@ class Policy(BaseModel):
 
     route: Route
     silences: tuple[Silence, ...] = ()
+    ai: Ai = Field(default_factory=Ai)
 
     @model_validator(mode="after")
     def _root_matches_everything(self) -> Policy:
