@@ -146,3 +146,15 @@ def test_a_slack_mention_is_answered_by_the_model(model: str, slack_live: SlackL
 
     assert ANSWER in reply["text"]
     assert "sk-loopback-not-a-secret" not in reply["text"]
+
+
+def test_the_slash_command_is_answered_by_the_model(model: str, slack_live: SlackLive) -> None:  # noqa: F811
+    slack_live.app.settings.model = "openai:scripted"
+    slack_live.app.settings.model_base_url = model
+
+    assert slack_live.command("how do we escalate?", "/commands/model").status_code == 200
+    [answer] = wait_for(lambda: slack_live.hooks.requests_to("/commands/model"), "the ephemeral answer")
+
+    body = answer.json()
+    assert body["response_type"] == "ephemeral"
+    assert ANSWER in body["text"]
