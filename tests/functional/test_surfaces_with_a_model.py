@@ -8,11 +8,9 @@ assistant then answers with the citation the tool returned. No real model, no ne
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pydantic_ai.models
@@ -21,6 +19,7 @@ from typer.testing import CliRunner
 
 from opswarden.cli.main import app as cli_app
 from tests.fakes._http import HTTPRequest, LoopbackHTTPServer, Reply
+from tests.fakes.openai_chat import completion, tool_call
 from tests.functional.test_chat import (  # slack_live: the fixture, reused
     BOT,
     KEY,
@@ -36,26 +35,6 @@ ANSWER = "Escalate through the MyCompany runbook: page SecOps for security findi
 CITE = re.compile(r"cite as: (.+)")  # how the knowledge-base tool labels each passage
 
 
-def _completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "scripted",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-def _tool_call(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    call = {
-        "id": f"call_{name}",
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(args)},
-    }
-    return _completion({"content": None, "tool_calls": [call]}, "tool_calls")
-
-
 def _script(request: HTTPRequest) -> Reply:
     """Assistant → ask_advisor → search_knowledge → the passages → the answer citing the first."""
     body = request.json()
@@ -63,12 +42,12 @@ def _script(request: HTTPRequest) -> Reply:
     returned = [m["content"] for m in body["messages"] if m["role"] == "tool"]
     if "search_knowledge" in tools:  # the advisor
         if not returned:
-            return Reply.json(_tool_call("search_knowledge", {"query": "escalation runbook"}))
-        return Reply.json(_completion({"content": returned[-1]}, "stop"))
+            return Reply.json(tool_call("search_knowledge", {"query": "escalation runbook"}))
+        return Reply.json(completion({"content": returned[-1]}, "stop"))
     if not returned:  # the assistant
-        return Reply.json(_tool_call("ask_advisor", {"request": "how do we escalate?"}))
+        return Reply.json(tool_call("ask_advisor", {"request": "how do we escalate?"}))
     cited = [c for c in CITE.findall(returned[-1]) if "escalation" in c][:1]
-    return Reply.json(_tool_call("final_result", {"text": ANSWER, "citations": cited}))
+    return Reply.json(tool_call("final_result", {"text": ANSWER, "citations": cited}))
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from opswarden.settings import Settings
 from opswarden.store.reader import EventFilter
 from opswarden.store.schema import audit_log, outbox
 from tests.fakes._http import HTTPRequest, LoopbackHTTPServer, Reply
+from tests.fakes.openai_chat import completion, tool_call
 
 pytestmark = pytest.mark.integration
 
@@ -289,26 +290,6 @@ def test_fences_hold_and_budgets_cut_at_line_boundaries() -> None:
 # -- providers --------------------------------------------------------------------------------------
 
 
-def _completion(message: dict[str, Any], finish: str) -> dict[str, Any]:
-    return {
-        "id": "chatcmpl-1",
-        "object": "chat.completion",
-        "created": 0,
-        "model": "llama3.1",
-        "choices": [{"index": 0, "message": {"role": "assistant", **message}, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-    }
-
-
-def _tool_call(name: str, args: dict[str, Any]) -> dict[str, Any]:
-    call_ = {
-        "id": f"call_{name}",
-        "type": "function",
-        "function": {"name": name, "arguments": json.dumps(args)},
-    }
-    return _completion({"content": None, "tool_calls": [call_]}, "tool_calls")
-
-
 def test_an_openai_compatible_server_on_loopback(app: Application, monkeypatch: pytest.MonkeyPatch) -> None:
     requests: list[dict[str, Any]] = []
 
@@ -320,13 +301,17 @@ def test_an_openai_compatible_server_on_loopback(app: Application, monkeypatch: 
         returned = [m["content"] for m in body["messages"] if m["role"] == "tool"]
         if "search_knowledge" in tools:  # the advisor
             if not returned:
-                return Reply.json(_tool_call("search_knowledge", {"query": "escalation severity levels"}))
-            return Reply.json(_completion({"content": returned[-1]}, "stop"))
+                return Reply.json(
+                    tool_call("search_knowledge", {"query": "escalation severity levels"}, "llama3.1")
+                )
+            return Reply.json(completion({"content": returned[-1]}, "stop", "llama3.1"))
         if not returned:  # the assistant
-            return Reply.json(_tool_call("ask_advisor", {"request": "how do we escalate?"}))
+            return Reply.json(tool_call("ask_advisor", {"request": "how do we escalate?"}, "llama3.1"))
         cited = CITE.findall(returned[-1])[:1]
         return Reply.json(
-            _tool_call("final_result", {"text": "Follow the escalation runbook.", "citations": cited})
+            tool_call(
+                "final_result", {"text": "Follow the escalation runbook.", "citations": cited}, "llama3.1"
+            )
         )
 
     server = LoopbackHTTPServer(dispatch)
